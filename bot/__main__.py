@@ -1,0 +1,145 @@
+"""Command line: `python -m bot run | migrate | import | template`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+
+
+class RedactingFilter(logging.Filter):
+    """Keeps the bot token out of every log line (httpx logs request URLs, which carry it)."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secret:
+            message = record.getMessage()
+            if self.secret in message:
+                record.msg = message.replace(self.secret, "<BOT_TOKEN>")
+                record.args = None
+        return True
+
+
+def setup_logging(settings: Settings, level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter(settings.token))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from telegram import Update
+
+    from bot.app import build_application
+
+    app = build_application(settings)
+    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import Database
+
+    async def go() -> list[str]:
+        db = Database(settings.db_path)
+        await db.connect()
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    applied = asyncio.run(go())
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'} ({settings.db_path})")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import importer
+    from bot.db import open_database
+    from bot.render import Renderer
+
+    kind = importer.parse_kind(args.kind)
+    if kind is None:
+        print(f"unknown directory kind {args.kind!r}: use departments, inspectors, objects or items", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"file not found: {path}", file=sys.stderr)
+        return 2
+
+    async def go() -> importer.ImportReport:
+        async with open_database(settings.db_path) as db:
+            return await importer.import_file(
+                db, kind, path.name, path.read_bytes(), dry_run=args.dry_run, tunables=settings.tunables
+            )
+
+    report = asyncio.run(go())
+    text = Renderer().text("directories/report_plain.j2", report=report, label=importer.KIND_LABELS[kind])
+    print(text)
+    return 0 if report.ok else 1
+
+
+def cmd_template(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import importer
+
+    kind = importer.parse_kind(args.kind)
+    if kind is None:
+        print(f"unknown directory kind {args.kind!r}", file=sys.stderr)
+        return 2
+    Path(args.out).write_bytes(importer.template_xlsx(kind))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Joint random inspection coordination bot (一业一查). Settings come from the"
+        " environment and .env: BOT_TOKEN, BOT_API_URL, BOT_API_FILE_URL, BOT_DB, BOT_ADMINS,"
+        " BOT_TZ, BOT_CONFIG.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="start the bot (long polling)").set_defaults(func=cmd_run)
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    imp = sub.add_parser("import", help="import a directory from an .xlsx or .csv file")
+    imp.add_argument("kind", help="departments | inspectors | objects | items")
+    imp.add_argument("file", help="path of the .xlsx or .csv file")
+    imp.add_argument("--dry-run", action="store_true", help="check the file, change nothing")
+    imp.set_defaults(func=cmd_import)
+    tpl = sub.add_parser("template", help="write an empty .xlsx template for a directory")
+    tpl.add_argument("kind", help="departments | inspectors | objects | items")
+    tpl.add_argument("out", help="output .xlsx path")
+    tpl.set_defaults(func=cmd_template)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings, args.log_level)
+        if args.command == "run":
+            settings.require_token()
+        result: int = args.func(settings, args)
+        return result
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

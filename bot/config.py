@@ -1,0 +1,144 @@
+"""Typed settings from the environment, an optional `.env` file and an optional TOML file.
+
+Precedence: real environment variables, then `.env` in the working directory, then defaults.
+Tunables (deadlines, ratios, offsets) live in the TOML file named by BOT_CONFIG.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+# Telegram tokens look like "123456789:AAH…" (numeric bot id, colon, 35 url-safe characters).
+_TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+@dataclass(frozen=True)
+class Tunables:
+    """Values an administrator may tune in the TOML file. Later capabilities add sections."""
+
+    invite_ttl_days: int = 7
+    max_import_mb: int = 20
+    error_rows_shown: int = 10
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
+        onboarding = data.get("onboarding", {})
+        imports = data.get("imports", {})
+        values = {
+            "invite_ttl_days": onboarding.get("invite_ttl_days", cls.invite_ttl_days),
+            "max_import_mb": imports.get("max_file_mb", cls.max_import_mb),
+            "error_rows_shown": imports.get("error_rows_shown", cls.error_rows_shown),
+        }
+        for f in fields(cls):
+            value = values[f.name]
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"配置项 {f.name} 必须是正整数 (config value {f.name} must be a positive integer)")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None
+    api_url: str = DEFAULT_API_URL
+    file_url: str = "https://api.telegram.org/file/bot"
+    db_path: Path = Path("data/bot.sqlite3")
+    admins: frozenset[int] = frozenset()
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    config_path: Path | None = None
+    tunables: Tunables = field(default_factory=Tunables)
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError("BOT_TOKEN is not set: put the token from @BotFather in the environment or .env")
+        if not _TOKEN_RE.match(self.token):
+            raise ConfigError("BOT_TOKEN is malformed: expected '<digits>:<35 characters>' as given by @BotFather")
+        return self.token
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.token, "<BOT_TOKEN>") if self.token else text
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Minimal .env reader: KEY=VALUE lines, '#' comments, optional quotes, optional 'export'."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def derive_file_url(api_url: str) -> str:
+    """'https://host/bot' -> 'https://host/file/bot' (the Bot API's file download base)."""
+    base = api_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("/bot")] + "/file/bot"
+    return base + "/file/bot"
+
+
+def parse_admins(raw: str) -> frozenset[int]:
+    admins: set[int] = set()
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise ConfigError(f"BOT_ADMINS must be comma-separated Telegram user ids, got {part!r}")
+        admins.add(int(part))
+    return frozenset(admins)
+
+
+def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    environ = dict(read_dotenv((cwd or Path.cwd()) / ".env"))
+    environ.update(os.environ if env is None else env)
+
+    api_url = environ.get("BOT_API_URL", "").strip() or DEFAULT_API_URL
+    file_url = environ.get("BOT_API_FILE_URL", "").strip() or derive_file_url(api_url)
+    tz_name = environ.get("BOT_TZ", "").strip() or "Asia/Shanghai"
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"BOT_TZ is not a known time zone: {tz_name!r}") from exc
+
+    config_path: Path | None = None
+    tunables = Tunables()
+    if raw_config := environ.get("BOT_CONFIG", "").strip():
+        config_path = Path(raw_config)
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"BOT_CONFIG file not found: {config_path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"BOT_CONFIG is not valid TOML: {exc}") from exc
+        tunables = Tunables.from_toml(data)
+
+    return Settings(
+        token=environ.get("BOT_TOKEN", "").strip() or None,
+        api_url=api_url,
+        file_url=file_url,
+        db_path=Path(environ.get("BOT_DB", "").strip() or "data/bot.sqlite3"),
+        admins=parse_admins(environ.get("BOT_ADMINS", "")),
+        tz=tz,
+        config_path=config_path,
+        tunables=tunables,
+    )

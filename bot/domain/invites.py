@@ -1,0 +1,58 @@
+"""Onboarding codes: single-use, expiring, carried by a /start deep link. Pure rules."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# Deep-link payloads allow A-Z, a-z, 0-9, _ and - up to 64 characters.
+_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CodeState(StrEnum):
+    VALID = "valid"
+    USED = "used"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Invite:
+    code: str
+    role: str
+    department_code: str | None
+    inspector_id: int | None
+    created_by: int
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: int | None
+
+
+def new_code() -> str:
+    """A 16-character url-safe random code (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def looks_like_code(text: str) -> bool:
+    return bool(_CODE_RE.match(text))
+
+
+def expiry(now: datetime, ttl_days: int) -> datetime:
+    return now + timedelta(days=ttl_days)
+
+
+def state_of(invite: Invite | None, now: datetime) -> CodeState:
+    if invite is None:
+        return CodeState.UNKNOWN
+    if invite.used_at is not None:
+        return CodeState.USED
+    if now >= invite.expires_at:
+        return CodeState.EXPIRED
+    return CodeState.VALID
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"

@@ -1,0 +1,184 @@
+"""Shared handler plumbing: who is speaking, permission guards, sending rendered messages."""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.ext import ContextTypes
+
+from bot.domain.roles import COMMANDS_BY_NAME, Identity, Role, Where, may_use
+from bot.render import Button, Rendered, split_html
+from bot.services import services
+from bot.store import audit, people
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[[Update, Context, Identity], Awaitable[Any]]
+
+# More parts than this and a long text goes out as a document instead of a burst of messages.
+MAX_PARTS = 4
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def markup(keyboard: list[list[Button]]) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.text, url=b.url)
+                if b.url
+                else InlineKeyboardButton(b.text, callback_data=b.data)
+                for b in row
+            ]
+            for row in keyboard
+        ]
+    )
+
+
+async def send(context: Context, chat_id: int, rendered: Rendered, *, title: str = "message") -> list[Message]:
+    """Send a rendered message, split or turned into a document if it is too long."""
+    parts = split_html(rendered.text)
+    bot = context.bot
+    if len(parts) > MAX_PARTS:
+        plain = html.unescape(re.sub(r"<[^>]*>", "", rendered.text))
+        head = split_html(rendered.text)[0]
+        doc = await bot.send_document(
+            chat_id,
+            document=io.BytesIO(plain.encode("utf-8")),
+            filename=f"{title}.txt",
+            caption=services(context).renderer.text("common/long_message_caption.j2"),
+        )
+        first = await bot.send_message(
+            chat_id, head, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
+            reply_markup=markup(rendered.keyboard),
+        )
+        return [doc, first]
+    sent: list[Message] = []
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        sent.append(
+            await bot.send_message(
+                chat_id,
+                part,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW,
+                reply_markup=markup(rendered.keyboard) if last else None,
+            )
+        )
+    return sent
+
+
+async def reply(update: Update, context: Context, template: str, **ctx: Any) -> list[Message]:
+    """Answer in the chat the update came from."""
+    chat = update.effective_chat
+    assert chat is not None
+    rendered = services(context).renderer.message(template, **ctx)
+    return await send(context, chat.id, rendered)
+
+
+async def edit(update: Update, context: Context, template: str, **ctx: Any) -> None:
+    """Replace the text and buttons of the message whose button was pressed."""
+    query = update.callback_query
+    assert query is not None
+    rendered = services(context).renderer.message(template, **ctx)
+    text = split_html(rendered.text)[0]
+    await query.edit_message_text(
+        text, parse_mode=ParseMode.HTML, reply_markup=markup(rendered.keyboard),
+        link_preview_options=_NO_PREVIEW,
+    )
+
+
+async def identify(update: Update, context: Context) -> Identity:
+    user = update.effective_user
+    assert user is not None
+    svc = services(context)
+    identity = await people.load_identity(svc.db, user.id, user.full_name, svc.settings.admins)
+    if identity.person_id is not None and identity.full_name != user.full_name:
+        await people.touch_person(svc.db, user.id, user.full_name, user.username)
+    return identity
+
+
+def _where(update: Update) -> Where:
+    chat = update.effective_chat
+    return Where.PRIVATE if chat is not None and chat.type == ChatType.PRIVATE else Where.GROUP
+
+
+async def refuse(update: Update, context: Context, identity: Identity, action: str, reason: str) -> None:
+    """Record a refused action; tell the person why (privately for button presses)."""
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        await audit.record(
+            conn, actor=identity.tg_user_id, action=action, outcome="refused",
+            detail={"reason": reason},
+        )
+    template = "common/unknown_user.j2" if not identity.is_known else "common/forbidden.j2"
+    if update.callback_query is not None:
+        text = svc.renderer.text("common/forbidden_alert.j2", known=identity.is_known)
+        await update.callback_query.answer(text, show_alert=True)
+        return
+    await reply(update, context, template, identity=identity)
+
+
+def command(name: str) -> Callable[[Handler], Callable[[Update, Context], Awaitable[None]]]:
+    """Guard a command handler: checks role and chat kind on the server side, every time."""
+    spec = COMMANDS_BY_NAME[name]
+
+    def decorate(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+        @functools.wraps(handler)
+        async def wrapper(update: Update, context: Context) -> None:
+            if update.effective_user is None or update.effective_chat is None:
+                return
+            identity = await identify(update, context)
+            if not may_use(identity, name):
+                await refuse(update, context, identity, f"command.{name}", "role")
+                return
+            where = _where(update)
+            if spec.where is not Where.ANY and spec.where is not where:
+                await reply(update, context, "common/wrong_chat.j2", command=name, where=spec.where.value)
+                return
+            await handler(update, context, identity)
+
+        return wrapper
+
+    return decorate
+
+
+def button(*roles: Role) -> Callable[[Handler], Callable[[Update, Context], Awaitable[None]]]:
+    """Guard a callback-query handler: the presser must hold one of `roles` (none: anyone known)."""
+    allowed = frozenset(roles)
+
+    def decorate(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+        @functools.wraps(handler)
+        async def wrapper(update: Update, context: Context) -> None:
+            query = update.callback_query
+            if query is None or update.effective_user is None:
+                return
+            identity = await identify(update, context)
+            if not identity.is_known or (allowed and not allowed & identity.roles):
+                await refuse(update, context, identity, f"button.{query.data}", "role")
+                return
+            await handler(update, context, identity)
+
+        return wrapper
+
+    return decorate
+
+
+def command_args(context: Context) -> list[str]:
+    return list(context.args or [])

@@ -1,0 +1,270 @@
+"""Onboarding and identity: /start with a deep-link code, /invite, /me, /help, /cancel."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import clock
+from bot.domain import invites as invite_rules
+from bot.domain.invites import CodeState
+from bot.domain.roles import Identity, Role, Where, commands_for
+from bot.features.common import Context, button, command, edit, identify, reply, send
+from bot.services import Services, services
+from bot.store import audit, directories, invites, people
+
+log = logging.getLogger(__name__)
+
+ROLE_LETTERS = {"l": "liaison", "i": "inspector", "a": "admin"}
+# Inspectors listed as buttons in the guided /invite flow; more than that, use the one-line form.
+MAX_INSPECTOR_BUTTONS = 40
+
+
+def command_descriptions(svc: Services) -> dict[str, str]:
+    """Command menu texts, kept in templates/zh/commands.j2 as 'name: description' lines."""
+    found: dict[str, str] = {}
+    for line in svc.renderer.lines("commands.j2"):
+        name, _, text = line.partition(":")
+        found[name.strip()] = text.strip()
+    return found
+
+
+def menu_for(svc: Services, identity: Identity, where: Where) -> list[BotCommand]:
+    texts = command_descriptions(svc)
+    return [BotCommand(spec.name, texts[spec.name]) for spec in commands_for(identity, where)]
+
+
+async def sync_person_menu(context: Context, identity: Identity) -> None:
+    """Show this person the commands their roles allow in their private chat with the bot."""
+    svc = services(context)
+    try:
+        await context.bot.set_my_commands(
+            menu_for(svc, identity, Where.PRIVATE), scope=BotCommandScopeChat(identity.tg_user_id)
+        )
+    except TelegramError as exc:  # the person may never have opened the bot
+        log.info("could not set commands for %s: %s", identity.tg_user_id, exc)
+
+
+# -- /start ---------------------------------------------------------------------------------
+
+
+@command("start")
+async def start(update: Update, context: Context, identity: Identity) -> None:
+    args = context.args or []
+    if not args:
+        await _greet(update, context, identity)
+        return
+    code = args[0]
+    svc = services(context)
+    invite = await invites.get(svc.db, code) if invite_rules.looks_like_code(code) else None
+    state = invite_rules.state_of(invite, clock.now())
+    if invite is None or state is not CodeState.VALID:
+        await invites_refused(update, context, identity, code, state)
+        return
+    user = update.effective_user
+    assert user is not None
+    if not await invites.redeem(svc.db, invite, user.id, user.full_name, user.username):
+        await invites_refused(update, context, identity, code, CodeState.USED)
+        return
+    identity = await identify(update, context)
+    names = await people.department_names(svc.db, identity.liaison_departments)
+    department = None
+    if invite.department_code:
+        department = await directories.get_department(svc.db, invite.department_code)
+    inspector = None
+    if invite.inspector_id is not None:
+        inspector = await directories.get_inspector(svc.db, invite.inspector_id)
+    await reply(
+        update, context, "onboarding/welcome.j2",
+        role=invite.role, identity=identity, department=department, inspector=inspector,
+        departments=names,
+    )
+    await sync_person_menu(context, identity)
+    await _tell_inviter(context, invite.created_by, identity, invite.role, department, inspector)
+
+
+async def invites_refused(
+    update: Update, context: Context, identity: Identity, code: str, state: CodeState
+) -> None:
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        await audit.record(
+            conn, actor=identity.tg_user_id, action="onboard.refused", entity="invite_code",
+            entity_id=code[:64], outcome="refused", detail={"state": state.value},
+        )
+    await reply(update, context, "onboarding/code_refused.j2", state=state.value, identity=identity)
+
+
+async def _greet(update: Update, context: Context, identity: Identity) -> None:
+    svc = services(context)
+    names = await people.department_names(svc.db, identity.liaison_departments)
+    await reply(update, context, "onboarding/greeting.j2", identity=identity, departments=names)
+
+
+async def _tell_inviter(
+    context: Context, inviter: int, identity: Identity, role: str, department: object, inspector: object
+) -> None:
+    svc = services(context)
+    rendered = svc.renderer.message(
+        "onboarding/inviter_notice.j2", identity=identity, role=role, department=department,
+        inspector=inspector,
+    )
+    try:
+        await send(context, inviter, rendered)
+    except TelegramError as exc:
+        log.info("could not tell inviter %s: %s", inviter, exc)
+
+
+# -- /me, /help, /cancel ----------------------------------------------------------------------
+
+
+@command("me")
+async def me(update: Update, context: Context, identity: Identity) -> None:
+    svc = services(context)
+    names = await people.department_names(svc.db, identity.liaison_departments)
+    inspector = None
+    if identity.inspector_id is not None:
+        inspector = await directories.get_inspector(svc.db, identity.inspector_id)
+    await reply(update, context, "onboarding/me.j2", identity=identity, departments=names, inspector=inspector)
+
+
+@command("help")
+async def help_command(update: Update, context: Context, identity: Identity) -> None:
+    svc = services(context)
+    chat = update.effective_chat
+    where = Where.PRIVATE if chat is not None and chat.type == ChatType.PRIVATE else Where.GROUP
+    texts = command_descriptions(svc)
+    listed = [(spec.name, texts[spec.name]) for spec in commands_for(identity, where)]
+    await reply(
+        update, context, "help.j2", identity=identity, commands=listed, where=where.value,
+        roles=sorted(r.value for r in identity.roles),
+    )
+
+
+@command("cancel")
+async def cancel(update: Update, context: Context, identity: Identity) -> None:
+    await reply(update, context, "common/cancelled.j2")
+
+
+# -- /invite ----------------------------------------------------------------------------------
+
+
+@command("invite")
+async def invite(update: Update, context: Context, identity: Identity) -> None:
+    args = context.args or []
+    svc = services(context)
+    if not args:
+        await reply(update, context, "onboarding/invite_pick_role.j2")
+        return
+    role = {"liaison": "liaison", "联络员": "liaison", "inspector": "inspector",
+            "检查人员": "inspector", "执法人员": "inspector", "admin": "admin",
+            "管理员": "admin"}.get(args[0].lower())
+    if role is None:
+        await reply(update, context, "onboarding/invite_usage.j2", problem="role", given=args[0])
+        return
+    if role == "admin":
+        await _issue(update, context, identity, "admin")
+        return
+    if len(args) < 2:
+        await reply(update, context, "onboarding/invite_usage.j2", problem="department", given="")
+        return
+    department = await directories.get_department(svc.db, args[1])
+    if department is None:
+        await reply(update, context, "onboarding/invite_usage.j2", problem="unknown_department", given=args[1])
+        return
+    if role == "liaison":
+        await _issue(update, context, identity, "liaison", department_code=department.code)
+        return
+    if len(args) < 3:
+        await reply(update, context, "onboarding/invite_usage.j2", problem="certificate", given="")
+        return
+    inspector = await directories.find_inspector_by_certificate(svc.db, args[2])
+    if inspector is None or inspector.department_code != department.code:
+        await reply(
+            update, context, "onboarding/invite_usage.j2", problem="unknown_inspector",
+            given=args[2], department=department,
+        )
+        return
+    await _issue(update, context, identity, "inspector", department_code=department.code,
+                 inspector_id=inspector.id)
+
+
+async def _issue(
+    update: Update,
+    context: Context,
+    identity: Identity,
+    role: str,
+    *,
+    department_code: str | None = None,
+    inspector_id: int | None = None,
+    edit_in_place: bool = False,
+) -> None:
+    svc = services(context)
+    code = invite_rules.new_code()
+    expires_at = invite_rules.expiry(clock.now(), svc.settings.tunables.invite_ttl_days)
+    await invites.create(
+        svc.db, code=code, role=role, created_by=identity.tg_user_id, expires_at=expires_at,
+        department_code=department_code, inspector_id=inspector_id,
+    )
+    department = await directories.get_department(svc.db, department_code) if department_code else None
+    inspector = await directories.get_inspector(svc.db, inspector_id) if inspector_id is not None else None
+    ctx = dict(
+        role=role, link=invite_rules.deep_link(context.bot.username, code), code=code,
+        expires=expires_at.astimezone(svc.settings.tz), department=department, inspector=inspector,
+    )
+    if edit_in_place:
+        await edit(update, context, "onboarding/invite_link.j2", **ctx)
+    else:
+        await reply(update, context, "onboarding/invite_link.j2", **ctx)
+
+
+@button(Role.ADMIN)
+async def invite_button(update: Update, context: Context, identity: Identity) -> None:
+    """Guided /invite: inv:r:<role> -> inv:d:<role>:<department> -> inv:p:<inspector id>."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc = services(context)
+    parts = query.data.split(":", 3)
+    await query.answer()
+    if parts[1] == "r" and parts[2] in ROLE_LETTERS:
+        role = ROLE_LETTERS[parts[2]]
+        if role == "admin":
+            await _issue(update, context, identity, "admin", edit_in_place=True)
+            return
+        departments = await directories.list_departments(svc.db)
+        await edit(update, context, "onboarding/invite_pick_department.j2", role=role,
+                   letter=parts[2], departments=[d for d in departments if len(d.code.encode()) <= 48])
+    elif parts[1] == "d" and len(parts) == 4 and parts[2] in ("l", "i"):
+        department = await directories.get_department(svc.db, parts[3])
+        if department is None:
+            await edit(update, context, "onboarding/invite_usage.j2", problem="unknown_department",
+                       given=parts[3])
+            return
+        if parts[2] == "l":
+            await _issue(update, context, identity, "liaison", department_code=department.code,
+                         edit_in_place=True)
+            return
+        listed = await directories.list_inspectors(svc.db, department.code)
+        await edit(update, context, "onboarding/invite_pick_inspector.j2", department=department,
+                   inspectors=listed[:MAX_INSPECTOR_BUTTONS], more=len(listed) > MAX_INSPECTOR_BUTTONS)
+    elif parts[1] == "p" and parts[2].isdigit():
+        inspector = await directories.get_inspector(svc.db, int(parts[2]))
+        if inspector is None:
+            await edit(update, context, "onboarding/invite_usage.j2", problem="unknown_inspector",
+                       given=parts[2], department=None)
+            return
+        await _issue(update, context, identity, "inspector", department_code=inspector.department_code,
+                     inspector_id=inspector.id, edit_in_place=True)
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("me", me))
+    app.add_handler(CommandHandler("cancel", cancel))
+    app.add_handler(CommandHandler("invite", invite))
+    app.add_handler(CallbackQueryHandler(invite_button, pattern=r"^inv:"))

@@ -1,0 +1,42 @@
+from datetime import UTC, datetime, timedelta
+
+from bot.domain import invites
+from bot.domain.invites import CodeState, Invite
+from bot.domain.roles import Identity, Role, Where, commands_for, may_use
+
+
+def names(identity: Identity, where: Where) -> list[str]:
+    return [spec.name for spec in commands_for(identity, where)]
+
+
+def test_stranger_sees_only_start_and_help() -> None:
+    stranger = Identity(1, "x")
+    assert not stranger.is_known
+    assert names(stranger, Where.PRIVATE) == ["start", "help"]
+    assert not may_use(stranger, "me")
+    assert not may_use(stranger, "no-such-command")
+
+
+def test_roles_combine() -> None:
+    person = Identity(1, "x", person_id=1, is_admin=True, liaison_departments=("MZJ",), inspector_id=3)
+    assert person.roles == {Role.ADMIN, Role.LIAISON, Role.INSPECTOR}
+    assert "invite" in names(person, Where.PRIVATE)
+    assert "bindgroup" in names(person, Where.GROUP)
+    assert "bindgroup" not in names(person, Where.PRIVATE)
+    liaison = Identity(2, "y", person_id=2, liaison_departments=("MZJ",))
+    assert "invite" not in names(liaison, Where.PRIVATE)
+    assert "me" in names(liaison, Where.PRIVATE)
+
+
+def test_invite_states() -> None:
+    now = datetime(2026, 11, 26, 3, tzinfo=UTC)
+    base = Invite("c", "liaison", "MZJ", None, 1, now + timedelta(days=7), None, None)
+    assert invites.state_of(None, now) is CodeState.UNKNOWN
+    assert invites.state_of(base, now) is CodeState.VALID
+    assert invites.state_of(base, now + timedelta(days=7)) is CodeState.EXPIRED
+    used = Invite("c", "liaison", "MZJ", None, 1, now + timedelta(days=7), now, 5)
+    assert invites.state_of(used, now) is CodeState.USED
+    code = invites.new_code()
+    assert invites.looks_like_code(code) and len(code) == 16
+    assert not invites.looks_like_code("bad code!")
+    assert invites.deep_link("b", code) == f"https://t.me/b?start={code}"
