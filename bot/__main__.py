@@ -61,7 +61,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
             await db.close()
 
     applied = asyncio.run(go())
-    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'} ({settings.db_path})")
+    names = ", ".join(applied) or "none pending"
+    print(f"applied {len(applied)} migration(s): {names} ({settings.db_path})")
     return 0
 
 
@@ -72,21 +73,33 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
     kind = importer.parse_kind(args.kind)
     if kind is None:
-        print(f"unknown directory kind {args.kind!r}: use departments, inspectors, objects or items", file=sys.stderr)
+        print(
+            f"unknown directory kind {args.kind!r}: use departments, inspectors, objects or items",
+            file=sys.stderr,
+        )
         return 2
     path = Path(args.file)
     if not path.is_file():
         print(f"file not found: {path}", file=sys.stderr)
         return 2
 
+    data = path.read_bytes()
+
     async def go() -> importer.ImportReport:
         async with open_database(settings.db_path) as db:
             return await importer.import_file(
-                db, kind, path.name, path.read_bytes(), dry_run=args.dry_run, tunables=settings.tunables
+                db,
+                kind,
+                path.name,
+                data,
+                dry_run=args.dry_run,
+                tunables=settings.tunables,
             )
 
     report = asyncio.run(go())
-    text = Renderer().text("directories/report_plain.j2", report=report, label=importer.KIND_LABELS[kind])
+    text = Renderer(html=False).text(
+        "directories/report_plain.j2", report=report, label=importer.KIND_LABELS[kind]
+    )
     print(text)
     return 0 if report.ok else 1
 
@@ -111,10 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         " BOT_TZ, BOT_CONFIG.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="start the bot (long polling)").set_defaults(func=cmd_run)
-    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
+        func=cmd_migrate
+    )
     imp = sub.add_parser("import", help="import a directory from an .xlsx or .csv file")
     imp.add_argument("kind", help="departments | inspectors | objects | items")
     imp.add_argument("file", help="path of the .xlsx or .csv file")

@@ -4,6 +4,7 @@ the templates and every feature's handlers."""
 from __future__ import annotations
 
 import logging
+import os
 
 from telegram import (
     BotCommandScopeAllChatAdministrators,
@@ -13,19 +14,21 @@ from telegram import (
     BotCommandScopeDefault,
 )
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from bot.config import Settings
 from bot.db import Database
+from bot.domain.pacing import Pacer
 from bot.domain.roles import Identity, Where
-from bot.features import directories, fallback, groups, onboarding
+from bot.features import broadcast, directories, fallback, groups, onboarding
+from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def _set_command_menus(app: Application, svc: Services) -> None:  # type: ignore[type-arg]
+async def _set_command_menus(app: Application, svc: Services) -> None:
     """Menus per scope: strangers see /start and /help; administrators see theirs."""
     stranger = Identity(tg_user_id=0, full_name="")
     group_admin = Identity(tg_user_id=0, full_name="", is_admin=True)
@@ -33,7 +36,10 @@ async def _set_command_menus(app: Application, svc: Services) -> None:  # type: 
         (BotCommandScopeDefault(), onboarding.menu_for(svc, stranger, Where.PRIVATE)),
         (BotCommandScopeAllPrivateChats(), onboarding.menu_for(svc, stranger, Where.PRIVATE)),
         (BotCommandScopeAllGroupChats(), onboarding.menu_for(svc, stranger, Where.GROUP)),
-        (BotCommandScopeAllChatAdministrators(), onboarding.menu_for(svc, group_admin, Where.GROUP)),
+        (
+            BotCommandScopeAllChatAdministrators(),
+            onboarding.menu_for(svc, group_admin, Where.GROUP),
+        ),
     ]
     for scope, commands in menus:
         await app.bot.set_my_commands(commands, scope=scope)
@@ -47,18 +53,33 @@ async def _set_command_menus(app: Application, svc: Services) -> None:  # type: 
             log.info("command menu for administrator %s not set: %s", admin_id, exc)
 
 
-def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+def build_application(settings: Settings) -> Application:
     token = settings.require_token()
+    # Opt into PTB's timedelta time periods now: otherwise every 429 (RetryAfter) raises a
+    # deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     svc = Services(settings=settings, db=Database(settings.db_path), renderer=Renderer())
+    # One pacer for the outbox sender and for direct replies (the rate limiter below), so the
+    # two together stay under Telegram's limits. See bot/outbox.py.
+    pacer = Pacer(settings.tunables.outbox.pacing())
 
-    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_init(app: Application) -> None:
         await svc.db.connect()
         await svc.db.migrate()
         svc.bot_username = app.bot.username
         await _set_command_menus(app, svc)
+        await sender.start()
+        await broadcast.start(app)
         log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
 
-    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_stop(app: Application) -> None:
+        # SIGTERM: take no new work; in-flight sends finish or are parked for the next start.
+        await broadcast.stop(app)
+        await sender.stop()
+
+    async def post_shutdown(app: Application) -> None:
+        await broadcast.stop(app)
+        await sender.stop()
         await svc.db.close()
 
     app = (
@@ -67,16 +88,20 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
     app.bot_data["services"] = svc
+    sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
+    app.bot_data["outbox"] = sender
 
     # Order matters: feature handlers first, the catch-all fallback and error handler last.
     onboarding.register(app)
     groups.register(app)
     directories.register(app)
+    broadcast.register(app)
     fallback.register(app)
     return app

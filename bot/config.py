@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.delivery import RetryPolicy
+from bot.domain.pacing import PacingLimits
+
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 # Telegram tokens look like "123456789:AAH…" (numeric bot id, colon, 35 url-safe characters).
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
@@ -25,12 +28,73 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class OutboxTunables:
+    """[outbox]: the sender's pace (just under Telegram's limits), retries and shutdown.
+
+    [broadcast] progress_every_seconds is read into `broadcast_progress_seconds`.
+    """
+
+    overall_per_second: float = 28.0
+    overall_burst: float = 1.5
+    private_per_second: float = 1.0
+    private_burst: float = 3.0
+    group_per_minute: float = 19.0
+    group_burst: float = 1.0
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    max_in_flight: int = 16
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0
+    shutdown_seconds: float = 3.0
+    broadcast_progress_seconds: float = 5.0
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> OutboxTunables:
+        section = dict(data.get("outbox", {}))
+        broadcast = data.get("broadcast", {})
+        if "progress_every_seconds" in broadcast:
+            section["broadcast_progress_seconds"] = broadcast["progress_every_seconds"]
+        known = {f.name: f for f in fields(cls)}
+        for name, value in section.items():
+            if name not in known:
+                raise ConfigError(f"[outbox] 没有配置项 {name} (unknown value outbox.{name})")
+            wants_int = known[name].type in (int, "int")
+            ok_type = isinstance(value, int) if wants_int else isinstance(value, int | float)
+            if not ok_type or isinstance(value, bool) or value <= 0:
+                kind = "正整数 (a positive integer)" if wants_int else "正数 (a positive number)"
+                raise ConfigError(f"配置项 outbox.{name} 必须是{kind}")
+        values = cls(**section)
+        if values.overall_burst < 1 or values.private_burst < 1 or values.group_burst < 1:
+            raise ConfigError("配置项 outbox.*_burst 不能小于 1 (bursts must be at least 1)")
+        return values
+
+    def pacing(self) -> PacingLimits:
+        return PacingLimits(
+            overall_per_second=self.overall_per_second,
+            overall_burst=self.overall_burst,
+            private_per_second=self.private_per_second,
+            private_burst=self.private_burst,
+            group_per_minute=self.group_per_minute,
+            group_burst=self.group_burst,
+        )
+
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            base_seconds=self.backoff_seconds,
+            max_seconds=self.backoff_max_seconds,
+        )
+
+
+@dataclass(frozen=True)
 class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
 
     invite_ttl_days: int = 7
     max_import_mb: int = 20
     error_rows_shown: int = 10
+    outbox: OutboxTunables = field(default_factory=OutboxTunables)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -41,11 +105,12 @@ class Tunables:
             "max_import_mb": imports.get("max_file_mb", cls.max_import_mb),
             "error_rows_shown": imports.get("error_rows_shown", cls.error_rows_shown),
         }
-        for f in fields(cls):
-            value = values[f.name]
+        for name, value in values.items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"配置项 {f.name} 必须是正整数 (config value {f.name} must be a positive integer)")
-        return cls(**values)
+                raise ConfigError(
+                    f"配置项 {name} 必须是正整数 (config value {name} must be a positive integer)"
+                )
+        return cls(**values, outbox=OutboxTunables.from_toml(data))
 
 
 @dataclass(frozen=True)
@@ -61,9 +126,13 @@ class Settings:
 
     def require_token(self) -> str:
         if not self.token:
-            raise ConfigError("BOT_TOKEN is not set: put the token from @BotFather in the environment or .env")
+            raise ConfigError(
+                "BOT_TOKEN is not set: put the token from @BotFather in the environment or .env"
+            )
         if not _TOKEN_RE.match(self.token):
-            raise ConfigError("BOT_TOKEN is malformed: expected '<digits>:<35 characters>' as given by @BotFather")
+            raise ConfigError(
+                "BOT_TOKEN is malformed: expected '<digits>:<35 characters>' as given by @BotFather"
+            )
         return self.token
 
     def redact(self, text: str) -> str:

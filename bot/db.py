@@ -95,14 +95,18 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             rows = await cursor.fetchall()
             await cursor.close()
             return list(rows)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             row = await cursor.fetchone()

@@ -93,21 +93,24 @@ def parse_keyboard(block: str) -> list[list[Button]]:
 
 
 class Renderer:
-    def __init__(self, locale: str = "zh", templates_dir: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self, locale: str = "zh", templates_dir: Path = TEMPLATES_DIR, *, html: bool = True
+    ) -> None:
+        # html=False renders plain text for the terminal (the CLI), without HTML escaping.
         self.env = Environment(
             loader=FileSystemLoader(templates_dir / locale),
-            autoescape=select_autoescape(default=True, default_for_string=True),
+            autoescape=select_autoescape(default=html, default_for_string=html),
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
 
-    def text(self, name: str, **context: Any) -> str:
+    def text(self, name: str, /, **context: Any) -> str:
         """Render a whole template (or its `text` block) to a string."""
         return self.message(name, **context).text
 
-    def message(self, name: str, **context: Any) -> Rendered:
+    def message(self, name: str, /, **context: Any) -> Rendered:
         template = self.env.get_template(name)
         if "text" not in template.blocks:
             return Rendered(_tidy(template.render(**context)))
@@ -118,7 +121,7 @@ class Renderer:
             keyboard = parse_keyboard("".join(template.blocks["keyboard"](ctx)))
         return Rendered(_tidy(text), keyboard)
 
-    def lines(self, name: str, **context: Any) -> list[str]:
+    def lines(self, name: str, /, **context: Any) -> list[str]:
         return [line for line in self.text(name, **context).splitlines() if line.strip()]
 
 

@@ -47,7 +47,9 @@ def test_bad_admins_and_tz(tmp_path: Path) -> None:
 
 def test_toml_tunables(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text("[onboarding]\ninvite_ttl_days = 3\n[imports]\nmax_file_mb = 5\n", encoding="utf-8")
+    path.write_text(
+        "[onboarding]\ninvite_ttl_days = 3\n[imports]\nmax_file_mb = 5\n", encoding="utf-8"
+    )
     settings = load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path)
     assert settings.tunables.invite_ttl_days == 3
     assert settings.tunables.max_import_mb == 5

@@ -27,7 +27,7 @@ async def test_failing_migration_leaves_database_as_it_was(tmp_path: Path) -> No
     db = Database(tmp_path / "t.sqlite3")
     await db.connect()
     try:
-        with pytest.raises(MigrationError, match="0002_b.sql"):
+        with pytest.raises(MigrationError, match=r"0002_b\.sql"):
             await db.migrate(discover_migrations(migrations))
         assert await db.applied_versions() == {1}
         assert await db.fetchone("SELECT name FROM sqlite_master WHERE name = 'b'") is None

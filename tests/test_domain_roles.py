@@ -18,7 +18,9 @@ def test_stranger_sees_only_start_and_help() -> None:
 
 
 def test_roles_combine() -> None:
-    person = Identity(1, "x", person_id=1, is_admin=True, liaison_departments=("MZJ",), inspector_id=3)
+    person = Identity(
+        1, "x", person_id=1, is_admin=True, liaison_departments=("MZJ",), inspector_id=3
+    )
     assert person.roles == {Role.ADMIN, Role.LIAISON, Role.INSPECTOR}
     assert "invite" in names(person, Where.PRIVATE)
     assert "bindgroup" in names(person, Where.GROUP)

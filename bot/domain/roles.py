@@ -70,6 +70,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("directories", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("import", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("template", frozenset({Role.ADMIN}), Where.PRIVATE),
+    CommandSpec("broadcast", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("bindgroup", frozenset({Role.ADMIN}), Where.GROUP),
 )
 COMMANDS_BY_NAME = {spec.name: spec for spec in COMMANDS}

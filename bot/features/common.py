@@ -7,7 +7,7 @@ import html
 import io
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import (
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context, Identity], Awaitable[Any]]
+Guarded = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 # More parts than this and a long text goes out as a document instead of a burst of messages.
 MAX_PARTS = 4
@@ -51,7 +52,9 @@ def markup(keyboard: list[list[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send(context: Context, chat_id: int, rendered: Rendered, *, title: str = "message") -> list[Message]:
+async def send(
+    context: Context, chat_id: int, rendered: Rendered, *, title: str = "message"
+) -> list[Message]:
     """Send a rendered message, split or turned into a document if it is too long."""
     parts = split_html(rendered.text)
     bot = context.bot
@@ -65,7 +68,10 @@ async def send(context: Context, chat_id: int, rendered: Rendered, *, title: str
             caption=services(context).renderer.text("common/long_message_caption.j2"),
         )
         first = await bot.send_message(
-            chat_id, head, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
+            chat_id,
+            head,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=_NO_PREVIEW,
             reply_markup=markup(rendered.keyboard),
         )
         return [doc, first]
@@ -84,7 +90,7 @@ async def send(context: Context, chat_id: int, rendered: Rendered, *, title: str
     return sent
 
 
-async def reply(update: Update, context: Context, template: str, **ctx: Any) -> list[Message]:
+async def reply(update: Update, context: Context, template: str, /, **ctx: Any) -> list[Message]:
     """Answer in the chat the update came from."""
     chat = update.effective_chat
     assert chat is not None
@@ -92,14 +98,16 @@ async def reply(update: Update, context: Context, template: str, **ctx: Any) -> 
     return await send(context, chat.id, rendered)
 
 
-async def edit(update: Update, context: Context, template: str, **ctx: Any) -> None:
+async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -> None:
     """Replace the text and buttons of the message whose button was pressed."""
     query = update.callback_query
     assert query is not None
     rendered = services(context).renderer.message(template, **ctx)
     text = split_html(rendered.text)[0]
     await query.edit_message_text(
-        text, parse_mode=ParseMode.HTML, reply_markup=markup(rendered.keyboard),
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(rendered.keyboard),
         link_preview_options=_NO_PREVIEW,
     )
 
@@ -119,12 +127,17 @@ def _where(update: Update) -> Where:
     return Where.PRIVATE if chat is not None and chat.type == ChatType.PRIVATE else Where.GROUP
 
 
-async def refuse(update: Update, context: Context, identity: Identity, action: str, reason: str) -> None:
+async def refuse(
+    update: Update, context: Context, identity: Identity, action: str, reason: str
+) -> None:
     """Record a refused action; tell the person why (privately for button presses)."""
     svc = services(context)
     async with svc.db.transaction() as conn:
         await audit.record(
-            conn, actor=identity.tg_user_id, action=action, outcome="refused",
+            conn,
+            actor=identity.tg_user_id,
+            action=action,
+            outcome="refused",
             detail={"reason": reason},
         )
     template = "common/unknown_user.j2" if not identity.is_known else "common/forbidden.j2"
@@ -135,11 +148,11 @@ async def refuse(update: Update, context: Context, identity: Identity, action: s
     await reply(update, context, template, identity=identity)
 
 
-def command(name: str) -> Callable[[Handler], Callable[[Update, Context], Awaitable[None]]]:
+def command(name: str) -> Callable[[Handler], Guarded]:
     """Guard a command handler: checks role and chat kind on the server side, every time."""
     spec = COMMANDS_BY_NAME[name]
 
-    def decorate(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+    def decorate(handler: Handler) -> Guarded:
         @functools.wraps(handler)
         async def wrapper(update: Update, context: Context) -> None:
             if update.effective_user is None or update.effective_chat is None:
@@ -150,7 +163,9 @@ def command(name: str) -> Callable[[Handler], Callable[[Update, Context], Awaita
                 return
             where = _where(update)
             if spec.where is not Where.ANY and spec.where is not where:
-                await reply(update, context, "common/wrong_chat.j2", command=name, where=spec.where.value)
+                await reply(
+                    update, context, "common/wrong_chat.j2", command=name, where=spec.where.value
+                )
                 return
             await handler(update, context, identity)
 
@@ -159,11 +174,11 @@ def command(name: str) -> Callable[[Handler], Callable[[Update, Context], Awaita
     return decorate
 
 
-def button(*roles: Role) -> Callable[[Handler], Callable[[Update, Context], Awaitable[None]]]:
+def button(*roles: Role) -> Callable[[Handler], Guarded]:
     """Guard a callback-query handler: the presser must hold one of `roles` (none: anyone known)."""
     allowed = frozenset(roles)
 
-    def decorate(handler: Handler) -> Callable[[Update, Context], Awaitable[None]]:
+    def decorate(handler: Handler) -> Guarded:
         @functools.wraps(handler)
         async def wrapper(update: Update, context: Context) -> None:
             query = update.callback_query

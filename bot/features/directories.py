@@ -1,4 +1,4 @@
-"""The county directories through the bot: upload an .xlsx/.csv to import, /template, /directories."""
+"""The county directories in the bot: upload .xlsx/.csv to import, /template, /directories."""
 
 from __future__ import annotations
 
@@ -27,13 +27,20 @@ DRY_RUN_WORDS = ("试导入", "预检", "检查", "dry")
 async def overview(update: Update, context: Context, identity: Identity) -> None:
     svc = services(context)
     counts = {kind: await directories.count_directory(svc.db, kind) for kind in KINDS}
-    await reply(update, context, "directories/overview.j2", counts=counts, labels=importer.KIND_LABELS)
+    await reply(
+        update, context, "directories/overview.j2", counts=counts, labels=importer.KIND_LABELS
+    )
 
 
 @command("import")
 async def import_help(update: Update, context: Context, identity: Identity) -> None:
-    await reply(update, context, "directories/import_help.j2", labels=importer.KIND_LABELS,
-                max_mb=services(context).settings.tunables.max_import_mb)
+    await reply(
+        update,
+        context,
+        "directories/import_help.j2",
+        labels=importer.KIND_LABELS,
+        max_mb=services(context).settings.tunables.max_import_mb,
+    )
 
 
 @command("template")
@@ -41,8 +48,13 @@ async def template(update: Update, context: Context, identity: Identity) -> None
     args = context.args or []
     kind = importer.parse_kind(args[0]) if args else None
     if kind is None:
-        await reply(update, context, "directories/template_pick.j2", labels=importer.KIND_LABELS,
-                    given=args[0] if args else None)
+        await reply(
+            update,
+            context,
+            "directories/template_pick.j2",
+            labels=importer.KIND_LABELS,
+            given=args[0] if args else None,
+        )
         return
     await _send_template(update, context, kind)
 
@@ -88,7 +100,14 @@ async def document_received(update: Update, context: Context) -> None:
         return
     limit_mb = svc.settings.tunables.max_import_mb
     if doc.file_size is not None and doc.file_size > limit_mb * 1024 * 1024:
-        await reply(update, context, "directories/too_large.j2", name=name, size=doc.file_size, limit_mb=limit_mb)
+        await reply(
+            update,
+            context,
+            "directories/too_large.j2",
+            name=name,
+            size=doc.file_size,
+            limit_mb=limit_mb,
+        )
         return
     caption = message.caption or ""
     dry_run = any(word in caption.lower() for word in DRY_RUN_WORDS)
@@ -98,16 +117,37 @@ async def document_received(update: Update, context: Context) -> None:
             cursor = await conn.execute(
                 "INSERT INTO pending_uploads (tg_user_id, file_id, file_name, file_size, dry_run,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (identity.tg_user_id, doc.file_id, name, doc.file_size, int(dry_run), clock.now_db()),
+                (
+                    identity.tg_user_id,
+                    doc.file_id,
+                    name,
+                    doc.file_size,
+                    int(dry_run),
+                    clock.now_db(),
+                ),
             )
             pending_id = cursor.lastrowid
-        await reply(update, context, "directories/pick_kind.j2", name=name, pending_id=pending_id,
-                    labels=importer.KIND_LABELS)
+        await reply(
+            update,
+            context,
+            "directories/pick_kind.j2",
+            name=name,
+            pending_id=pending_id,
+            labels=importer.KIND_LABELS,
+        )
         return
-    await reply(update, context, "directories/importing.j2", name=name, label=importer.KIND_LABELS[kind],
-                dry_run=dry_run)
+    await reply(
+        update,
+        context,
+        "directories/importing.j2",
+        name=name,
+        label=importer.KIND_LABELS[kind],
+        dry_run=dry_run,
+    )
     report = await _download_and_import(context, identity, kind, doc.file_id, name, dry_run)
-    await reply(update, context, "directories/report.j2", report=report, label=importer.KIND_LABELS[kind])
+    await reply(
+        update, context, "directories/report.j2", report=report, label=importer.KIND_LABELS[kind]
+    )
 
 
 @button(Role.ADMIN)
@@ -132,8 +172,14 @@ async def kind_button(update: Update, context: Context, identity: Identity) -> N
         return
     await query.answer()
     label = importer.KIND_LABELS[kind]
-    await edit(update, context, "directories/importing.j2", name=row["file_name"], label=label,
-               dry_run=bool(row["dry_run"]))
+    await edit(
+        update,
+        context,
+        "directories/importing.j2",
+        name=row["file_name"],
+        label=label,
+        dry_run=bool(row["dry_run"]),
+    )
     report = await _download_and_import(
         context, identity, kind, row["file_id"], row["file_name"], bool(row["dry_run"])
     )
@@ -150,11 +196,18 @@ async def _download_and_import(
     except TelegramError as exc:
         log.warning("download of %s failed: %s", name, exc)
         return importer.ImportReport.unreadable(
-            kind, name, svc.renderer.text("directories/download_failed.j2", reason=str(exc)),
+            kind,
+            name,
+            svc.renderer.text("directories/download_failed.j2", reason=str(exc)),
             dry_run=dry_run,
         )
     return await importer.import_file(
-        svc.db, kind, name, data, dry_run=dry_run, actor=identity.tg_user_id,
+        svc.db,
+        kind,
+        name,
+        data,
+        dry_run=dry_run,
+        actor=identity.tg_user_id,
         tunables=svc.settings.tunables,
     )
 
@@ -167,13 +220,15 @@ def _kind_from_caption(caption: str) -> str | None:
     return None
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: Application) -> None:
     app.add_handler(CommandHandler("directories", overview))
     app.add_handler(CommandHandler("import", import_help))
     app.add_handler(CommandHandler("template", template))
     app.add_handler(CallbackQueryHandler(template_button, pattern=r"^tpl:"))
     app.add_handler(CallbackQueryHandler(kind_button, pattern=r"^imp:"))
-    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.Document.ALL, document_received))
+    app.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & filters.Document.ALL, document_received)
+    )
 
 
 __all__ = ["KINDS", "register"]

@@ -43,9 +43,12 @@ async def on_error(update: object, context: Context) -> None:
         return
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(svc.renderer.text("common/error_alert.j2"), show_alert=True)
+            await update.callback_query.answer(
+                svc.renderer.text("common/error_alert.j2"), show_alert=True
+            )
         elif update.effective_chat.type == ChatType.PRIVATE or (
-            update.effective_message and update.effective_message.text
+            update.effective_message
+            and update.effective_message.text
             and update.effective_message.text.startswith("/")
         ):
             await reply(update, context, "common/error.j2")
@@ -53,7 +56,9 @@ async def on_error(update: object, context: Context) -> None:
         log.exception("could not tell the user about the error")
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: Application) -> None:
     # Added last (see bot.app): only what no feature handled reaches these.
-    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, private_fallback))
+    app.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, private_fallback)
+    )
     app.add_error_handler(on_error)

@@ -24,7 +24,9 @@ async def bindgroup(update: Update, context: Context, identity: Identity) -> Non
     chat = update.effective_chat
     assert chat is not None
     svc = services(context)
-    previous = await chats.bind_coordination(svc.db, chat.id, chat.title or "", chat.type, identity.tg_user_id)
+    previous = await chats.bind_coordination(
+        svc.db, chat.id, chat.title or "", chat.type, identity.tg_user_id
+    )
     await reply(update, context, "groups/bound.j2", title=chat.title or "", previous=previous)
 
 
@@ -39,7 +41,12 @@ async def bot_membership(update: Update, context: Context) -> None:
     if present == was_present:
         return
     before = await chats.record_membership(
-        svc.db, change.chat.id, change.chat.title or "", change.chat.type, present, change.from_user.id
+        svc.db,
+        change.chat.id,
+        change.chat.title or "",
+        change.chat.type,
+        present,
+        change.from_user.id,
     )
     if present:
         identity = await identify(update, context)
@@ -66,10 +73,12 @@ async def migrated(update: Update, context: Context) -> None:
     if message.migrate_to_chat_id:
         await chats.migrate(svc.db, message.chat.id, message.migrate_to_chat_id, message.chat.title)
     elif message.migrate_from_chat_id:
-        await chats.migrate(svc.db, message.migrate_from_chat_id, message.chat.id, message.chat.title)
+        await chats.migrate(
+            svc.db, message.migrate_from_chat_id, message.chat.id, message.chat.title
+        )
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: Application) -> None:
     app.add_handler(CommandHandler("bindgroup", bindgroup))
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -79,8 +79,13 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
     if invite.inspector_id is not None:
         inspector = await directories.get_inspector(svc.db, invite.inspector_id)
     await reply(
-        update, context, "onboarding/welcome.j2",
-        role=invite.role, identity=identity, department=department, inspector=inspector,
+        update,
+        context,
+        "onboarding/welcome.j2",
+        role=invite.role,
+        identity=identity,
+        department=department,
+        inspector=inspector,
         departments=names,
     )
     await sync_person_menu(context, identity)
@@ -93,8 +98,13 @@ async def invites_refused(
     svc = services(context)
     async with svc.db.transaction() as conn:
         await audit.record(
-            conn, actor=identity.tg_user_id, action="onboard.refused", entity="invite_code",
-            entity_id=code[:64], outcome="refused", detail={"state": state.value},
+            conn,
+            actor=identity.tg_user_id,
+            action="onboard.refused",
+            entity="invite_code",
+            entity_id=code[:64],
+            outcome="refused",
+            detail={"state": state.value},
         )
     await reply(update, context, "onboarding/code_refused.j2", state=state.value, identity=identity)
 
@@ -106,11 +116,19 @@ async def _greet(update: Update, context: Context, identity: Identity) -> None:
 
 
 async def _tell_inviter(
-    context: Context, inviter: int, identity: Identity, role: str, department: object, inspector: object
+    context: Context,
+    inviter: int,
+    identity: Identity,
+    role: str,
+    department: object,
+    inspector: object,
 ) -> None:
     svc = services(context)
     rendered = svc.renderer.message(
-        "onboarding/inviter_notice.j2", identity=identity, role=role, department=department,
+        "onboarding/inviter_notice.j2",
+        identity=identity,
+        role=role,
+        department=department,
         inspector=inspector,
     )
     try:
@@ -129,7 +147,14 @@ async def me(update: Update, context: Context, identity: Identity) -> None:
     inspector = None
     if identity.inspector_id is not None:
         inspector = await directories.get_inspector(svc.db, identity.inspector_id)
-    await reply(update, context, "onboarding/me.j2", identity=identity, departments=names, inspector=inspector)
+    await reply(
+        update,
+        context,
+        "onboarding/me.j2",
+        identity=identity,
+        departments=names,
+        inspector=inspector,
+    )
 
 
 @command("help")
@@ -140,7 +165,12 @@ async def help_command(update: Update, context: Context, identity: Identity) -> 
     texts = command_descriptions(svc)
     listed = [(spec.name, texts[spec.name]) for spec in commands_for(identity, where)]
     await reply(
-        update, context, "help.j2", identity=identity, commands=listed, where=where.value,
+        update,
+        context,
+        "help.j2",
+        identity=identity,
+        commands=listed,
+        where=where.value,
         roles=sorted(r.value for r in identity.roles),
     )
 
@@ -160,9 +190,15 @@ async def invite(update: Update, context: Context, identity: Identity) -> None:
     if not args:
         await reply(update, context, "onboarding/invite_pick_role.j2")
         return
-    role = {"liaison": "liaison", "联络员": "liaison", "inspector": "inspector",
-            "检查人员": "inspector", "执法人员": "inspector", "admin": "admin",
-            "管理员": "admin"}.get(args[0].lower())
+    role = {
+        "liaison": "liaison",
+        "联络员": "liaison",
+        "inspector": "inspector",
+        "检查人员": "inspector",
+        "执法人员": "inspector",
+        "admin": "admin",
+        "管理员": "admin",
+    }.get(args[0].lower())
     if role is None:
         await reply(update, context, "onboarding/invite_usage.j2", problem="role", given=args[0])
         return
@@ -174,7 +210,13 @@ async def invite(update: Update, context: Context, identity: Identity) -> None:
         return
     department = await directories.get_department(svc.db, args[1])
     if department is None:
-        await reply(update, context, "onboarding/invite_usage.j2", problem="unknown_department", given=args[1])
+        await reply(
+            update,
+            context,
+            "onboarding/invite_usage.j2",
+            problem="unknown_department",
+            given=args[1],
+        )
         return
     if role == "liaison":
         await _issue(update, context, identity, "liaison", department_code=department.code)
@@ -185,12 +227,22 @@ async def invite(update: Update, context: Context, identity: Identity) -> None:
     inspector = await directories.find_inspector_by_certificate(svc.db, args[2])
     if inspector is None or inspector.department_code != department.code:
         await reply(
-            update, context, "onboarding/invite_usage.j2", problem="unknown_inspector",
-            given=args[2], department=department,
+            update,
+            context,
+            "onboarding/invite_usage.j2",
+            problem="unknown_inspector",
+            given=args[2],
+            department=department,
         )
         return
-    await _issue(update, context, identity, "inspector", department_code=department.code,
-                 inspector_id=inspector.id)
+    await _issue(
+        update,
+        context,
+        identity,
+        "inspector",
+        department_code=department.code,
+        inspector_id=inspector.id,
+    )
 
 
 async def _issue(
@@ -207,14 +259,27 @@ async def _issue(
     code = invite_rules.new_code()
     expires_at = invite_rules.expiry(clock.now(), svc.settings.tunables.invite_ttl_days)
     await invites.create(
-        svc.db, code=code, role=role, created_by=identity.tg_user_id, expires_at=expires_at,
-        department_code=department_code, inspector_id=inspector_id,
+        svc.db,
+        code=code,
+        role=role,
+        created_by=identity.tg_user_id,
+        expires_at=expires_at,
+        department_code=department_code,
+        inspector_id=inspector_id,
     )
-    department = await directories.get_department(svc.db, department_code) if department_code else None
-    inspector = await directories.get_inspector(svc.db, inspector_id) if inspector_id is not None else None
+    department = (
+        await directories.get_department(svc.db, department_code) if department_code else None
+    )
+    inspector = (
+        await directories.get_inspector(svc.db, inspector_id) if inspector_id is not None else None
+    )
     ctx = dict(
-        role=role, link=invite_rules.deep_link(context.bot.username, code), code=code,
-        expires=expires_at.astimezone(svc.settings.tz), department=department, inspector=inspector,
+        role=role,
+        link=invite_rules.deep_link(context.bot.username, code),
+        code=code,
+        expires=expires_at.astimezone(svc.settings.tz),
+        department=department,
+        inspector=inspector,
     )
     if edit_in_place:
         await edit(update, context, "onboarding/invite_link.j2", **ctx)
@@ -236,32 +301,68 @@ async def invite_button(update: Update, context: Context, identity: Identity) ->
             await _issue(update, context, identity, "admin", edit_in_place=True)
             return
         departments = await directories.list_departments(svc.db)
-        await edit(update, context, "onboarding/invite_pick_department.j2", role=role,
-                   letter=parts[2], departments=[d for d in departments if len(d.code.encode()) <= 48])
+        await edit(
+            update,
+            context,
+            "onboarding/invite_pick_department.j2",
+            role=role,
+            letter=parts[2],
+            departments=[d for d in departments if len(d.code.encode()) <= 48],
+        )
     elif parts[1] == "d" and len(parts) == 4 and parts[2] in ("l", "i"):
         department = await directories.get_department(svc.db, parts[3])
         if department is None:
-            await edit(update, context, "onboarding/invite_usage.j2", problem="unknown_department",
-                       given=parts[3])
+            await edit(
+                update,
+                context,
+                "onboarding/invite_usage.j2",
+                problem="unknown_department",
+                given=parts[3],
+            )
             return
         if parts[2] == "l":
-            await _issue(update, context, identity, "liaison", department_code=department.code,
-                         edit_in_place=True)
+            await _issue(
+                update,
+                context,
+                identity,
+                "liaison",
+                department_code=department.code,
+                edit_in_place=True,
+            )
             return
         listed = await directories.list_inspectors(svc.db, department.code)
-        await edit(update, context, "onboarding/invite_pick_inspector.j2", department=department,
-                   inspectors=listed[:MAX_INSPECTOR_BUTTONS], more=len(listed) > MAX_INSPECTOR_BUTTONS)
+        await edit(
+            update,
+            context,
+            "onboarding/invite_pick_inspector.j2",
+            department=department,
+            inspectors=listed[:MAX_INSPECTOR_BUTTONS],
+            more=len(listed) > MAX_INSPECTOR_BUTTONS,
+        )
     elif parts[1] == "p" and parts[2].isdigit():
         inspector = await directories.get_inspector(svc.db, int(parts[2]))
         if inspector is None:
-            await edit(update, context, "onboarding/invite_usage.j2", problem="unknown_inspector",
-                       given=parts[2], department=None)
+            await edit(
+                update,
+                context,
+                "onboarding/invite_usage.j2",
+                problem="unknown_inspector",
+                given=parts[2],
+                department=None,
+            )
             return
-        await _issue(update, context, identity, "inspector", department_code=inspector.department_code,
-                     inspector_id=inspector.id, edit_in_place=True)
+        await _issue(
+            update,
+            context,
+            identity,
+            "inspector",
+            department_code=inspector.department_code,
+            inspector_id=inspector.id,
+            edit_in_place=True,
+        )
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
+def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("me", me))

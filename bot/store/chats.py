@@ -25,13 +25,19 @@ async def record_membership(
             (chat_id, title, chat_type, int(is_member), now),
         )
         await audit.record(
-            conn, actor=actor, action="chat.joined" if is_member else "chat.left",
-            entity="chat", entity_id=chat_id, detail={"title": title},
+            conn,
+            actor=actor,
+            action="chat.joined" if is_member else "chat.left",
+            entity="chat",
+            entity_id=chat_id,
+            detail={"title": title},
         )
     return before
 
 
-async def bind_coordination(db: Database, chat_id: int, title: str, chat_type: str, actor: int) -> int | None:
+async def bind_coordination(
+    db: Database, chat_id: int, title: str, chat_type: str, actor: int
+) -> int | None:
     """Make this chat the coordination group; returns the previously bound chat id, if other."""
     now = clock.now_db()
     async with db.transaction() as conn:
@@ -48,7 +54,11 @@ async def bind_coordination(db: Database, chat_id: int, title: str, chat_type: s
             (chat_id, title, chat_type, actor, now, now),
         )
         await audit.record(
-            conn, actor=actor, action="group.bind", entity="chat", entity_id=chat_id,
+            conn,
+            actor=actor,
+            action="group.bind",
+            entity="chat",
+            entity_id=chat_id,
             detail={"title": title, "previous": previous},
         )
     return previous
@@ -87,7 +97,11 @@ async def migrate(db: Database, old_id: int, new_id: int, title: str | None = No
         if old["is_coordination"]:
             await conn.execute("UPDATE chats SET is_coordination = 1 WHERE chat_id = ?", (new_id,))
         await audit.record(
-            conn, actor=None, action="chat.migrated", entity="chat", entity_id=old_id,
+            conn,
+            actor=None,
+            action="chat.migrated",
+            entity="chat",
+            entity_id=old_id,
             detail={"new_chat_id": new_id, "coordination": bool(old["is_coordination"])},
         )
     return True

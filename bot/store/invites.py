@@ -41,11 +41,22 @@ async def create(
         await conn.execute(
             "INSERT INTO invite_codes (code, role, department_code, inspector_id, created_by,"
             " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (code, role, department_code, inspector_id, created_by, clock.now_db(),
-             clock.to_db(expires_at)),
+            (
+                code,
+                role,
+                department_code,
+                inspector_id,
+                created_by,
+                clock.now_db(),
+                clock.to_db(expires_at),
+            ),
         )
         await audit.record(
-            conn, actor=created_by, action="invite.create", entity="invite_code", entity_id=code,
+            conn,
+            actor=created_by,
+            action="invite.create",
+            entity="invite_code",
+            entity_id=code,
             detail={"role": role, "department": department_code, "inspector_id": inspector_id},
         )
 
@@ -71,10 +82,16 @@ async def redeem(
         person_id = await upsert_person(conn, tg_user_id, full_name, username)
         await _grant(conn, invite, person_id, now)
         await audit.record(
-            conn, actor=tg_user_id, action=f"onboard.{invite.role}", entity="person",
+            conn,
+            actor=tg_user_id,
+            action=f"onboard.{invite.role}",
+            entity="person",
             entity_id=person_id,
-            detail={"code": invite.code, "department": invite.department_code,
-                    "inspector_id": invite.inspector_id},
+            detail={
+                "code": invite.code,
+                "department": invite.department_code,
+                "inspector_id": invite.inspector_id,
+            },
         )
     return True
 

@@ -1,0 +1,460 @@
+"""The sender: delivers the outbox at Telegram's pace, and the rate limiter direct replies use.
+
+Both share one `Pacer` (bot.domain.pacing), so outbox messages and direct replies together stay
+under Telegram's limits. The sender:
+
+* picks the first due message of each chat (so a chat's messages keep their order), as fast as
+  the overall bucket and each chat's bucket allow, with up to `max_in_flight` calls at once;
+* commits "sending" before each Telegram call and "sent" with the message id after, never holding
+  a transaction across the call; "sending" rows found at start-up were in flight during a crash
+  and go out again (the only possible duplicates);
+* on 429 pauses what it concerns for `retry_after`; retries network errors and timeouts with
+  backoff; marks chats that blocked the bot or are gone unreachable; follows a group that became
+  a supergroup; records a rejected message (400) with Telegram's reason (bot.domain.delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InputFile, LinkPreviewOptions, Message
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import BaseRateLimiter, ExtBot
+
+from bot.config import OutboxTunables
+from bot.db import Database
+from bot.domain.delivery import Action, Failure, FailureKind, Reason, decide
+from bot.domain.pacing import Pacer
+from bot.features.common import markup
+from bot.store import chats
+from bot.store import outbox as store
+from bot.store.outbox import OutboxRow
+
+log = logging.getLogger(__name__)
+
+# rate_limit_args the sender passes: it has paced the call itself and handles 429s itself.
+PREPACED = "outbox"
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_FETCH = 64  # due messages read per query
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _paced(endpoint: str) -> bool:
+    """Methods Telegram counts against the flood limits: sending and editing messages."""
+    name = endpoint.lower()
+    if name == "sendchataction":
+        return False
+    return name.startswith(("send", "edit", "copymessage", "forwardmessage"))
+
+
+class PacedRateLimiter(BaseRateLimiter[str]):
+    """PTB rate limiter for everything the bot sends directly (replies to a user's own action).
+
+    Takes its turn from the same `Pacer` as the outbox sender, so the two together stay under
+    the overall limit and each group's limit. In a private chat a reply does not wait for the
+    chat's one-a-second pace (the person's own clicks set the pace, and Telegram allows short
+    bursts) but uses up the chat's tokens, so queued messages to that chat wait behind it.
+    A 429 pauses only the chat concerned (everything if several chats are refused at once), then
+    the call is retried up to `max_retries` times. The outbox sender's own calls pass
+    `rate_limit_args=PREPACED` and go straight through.
+    """
+
+    def __init__(self, pacer: Pacer, max_retries: int = 3) -> None:
+        self.pacer = pacer
+        self.max_retries = max_retries
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: str | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id: int | None = None
+        with contextlib.suppress(TypeError, ValueError):
+            chat_id = int(data["chat_id"]) if data.get("chat_id") is not None else None
+        if rate_limit_args == PREPACED or chat_id is None or not _paced(endpoint):
+            return await callback(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        for attempt in range(self.max_retries + 1):
+            delay = self.pacer.take(chat_id, loop.time(), private_pace=False)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc)
+                self.pacer.retry_after(chat_id, seconds, loop.time())
+                if attempt == self.max_retries:
+                    raise
+                log.info("429 on %s to %s: waiting %.0f s", endpoint, chat_id, seconds)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    retried: int = 0
+    rate_limited: int = 0  # 429 answers
+    migrated: int = 0
+    recovered: int = 0  # rows found "sending" at start-up
+
+
+class _Skip(Exception):
+    """A message that cannot be sent for a reason of ours (e.g. the message to edit never left)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _failure(exc: TelegramError) -> Failure:
+    if isinstance(exc, RetryAfter):
+        return Failure(FailureKind.RETRY_AFTER, str(exc), retry_after=retry_after_seconds(exc))
+    if isinstance(exc, ChatMigrated):
+        return Failure(FailureKind.MIGRATED, str(exc), new_chat_id=exc.new_chat_id)
+    if isinstance(exc, Forbidden):
+        return Failure(FailureKind.FORBIDDEN, exc.message)
+    if isinstance(exc, BadRequest):  # a subclass of NetworkError: test it first
+        return Failure(FailureKind.BAD_REQUEST, exc.message)
+    if isinstance(exc, TimedOut):
+        return Failure(FailureKind.TIMEOUT, exc.message)
+    if isinstance(exc, NetworkError):
+        return Failure(FailureKind.NETWORK, exc.message)
+    return Failure(FailureKind.OTHER, exc.message)
+
+
+class Sender:
+    """Delivers the outbox. `start()` in post_init, `stop()` in post_stop."""
+
+    def __init__(self, bot: Bot, db: Database, pacer: Pacer, tunables: OutboxTunables) -> None:
+        self.bot = bot
+        self.db = db
+        self.pacer = pacer
+        self.tunables = tunables
+        self.policy = tunables.retry()
+        self.stats = SenderStats()
+        self._event = asyncio.Event()
+        self._in_flight: dict[int, int] = {}  # chat id -> outbox id being sent
+        self._held: dict[int, float] = {}  # chat id -> loop time it may receive again
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._watchers: set[Callable[[], None]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self.stats.recovered = await store.recover_in_flight(self.db)
+        if self.stats.recovered:
+            log.warning(
+                "%d outbox message(s) were being sent when the bot last stopped; sending them"
+                " again (each may arrive twice)",
+                self.stats.recovered,
+            )
+        store.add_listener(self.wake)
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        """Take no new work; give calls in flight `shutdown_seconds` to finish, then park them
+        (they stay "sending" and go out again at the next start)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        store.remove_listener(self.wake)
+        self.wake()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._tasks:
+            _, pending = await asyncio.wait(
+                set(self._tasks), timeout=self.tunables.shutdown_seconds
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning("parked %d outbox message(s) still in flight at shutdown", len(pending))
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each message the sender finishes with (sent or not)."""
+        self._watchers.add(callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        self._watchers.discard(callback)
+
+    async def idle(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until nothing due is left to send (tests, benchmarks)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if not self._in_flight and not await store.due_heads(self.db, (), 1):
+                return
+            if loop.time() > deadline:
+                raise TimeoutError("the outbox did not drain in time")
+            await asyncio.sleep(0.02)
+
+    # -- the dispatch loop ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            self._event.clear()
+            try:
+                delay = await self._dispatch(loop)
+            except Exception:
+                log.exception("outbox dispatch failed; trying again shortly")
+                delay = self.tunables.poll_seconds
+            if self._stopping:
+                break
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._event.wait(), delay)
+
+    async def _dispatch(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Start what may be sent now; return how long to wait before looking again."""
+        poll = self.tunables.poll_seconds
+        if len(self._in_flight) >= self.tunables.max_in_flight:
+            return poll  # a finishing send wakes the loop
+        now = loop.time()
+        wait = self.pacer.overall_wait(now)
+        if wait > 0:
+            return wait
+        self._held = {chat: until for chat, until in self._held.items() if until > now}
+        rows = await store.due_heads(self.db, {*self._in_flight, *self._held}, _FETCH)
+        launched = False
+        for row in rows:
+            if self._stopping:
+                break
+            now = loop.time()
+            chat_wait = self.pacer.chat_wait(row.chat_id, now)
+            if chat_wait > 0:
+                self._held[row.chat_id] = now + chat_wait
+                continue
+            if (
+                self.pacer.overall_wait(now) > 0
+                or len(self._in_flight) >= self.tunables.max_in_flight
+            ):
+                return 0.0
+            self.pacer.take(row.chat_id, now)
+            self._launch(row)
+            launched = True
+        if launched:
+            return 0.0
+        now = loop.time()
+        soonest = min(self._held.values(), default=now + poll)
+        return max(min(soonest - now, poll), 0.001)
+
+    def _launch(self, row: OutboxRow) -> None:
+        self._in_flight[row.chat_id] = row.id
+        task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- one message ----------------------------------------------------------------------
+
+    async def _deliver(self, row: OutboxRow) -> None:
+        try:
+            if not await store.mark_sending(self.db, row.id):
+                return  # cancelled meanwhile
+            try:
+                message_id, blob_file = await self._call(row)
+            except TelegramError as exc:
+                await self._failed(row, exc)
+            except _Skip as skip:
+                await store.mark_failed(self.db, row.id, skip.reason, str(skip))
+                self.stats.failed += 1
+            except Exception as exc:
+                log.exception("outbox message %s could not be sent", row.id)
+                await store.mark_failed(self.db, row.id, Reason.ERROR, repr(exc))
+                self.stats.failed += 1
+            else:
+                await store.mark_sent(self.db, row.id, message_id, blob_file=blob_file)
+                self.stats.sent += 1
+        except Exception:
+            # The database failed us; the row stays as it is and is looked at again later.
+            log.exception("outbox bookkeeping for message %s failed", row.id)
+            self._held[row.chat_id] = asyncio.get_running_loop().time() + self.tunables.poll_seconds
+        finally:
+            self._in_flight.pop(row.chat_id, None)
+            self.wake()
+            for callback in list(self._watchers):
+                callback()
+
+    def _limits(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"read_timeout": self.tunables.timeout_seconds}
+        if isinstance(self.bot, ExtBot) and self.bot.rate_limiter is not None:
+            extra["rate_limit_args"] = PREPACED
+        return extra
+
+    async def _call(self, row: OutboxRow) -> tuple[int | None, tuple[int, str] | None]:
+        """One Telegram call; returns the message id and, after an upload, (blob id, file id)."""
+        keyboard = markup(row.keyboard)
+        extra = self._limits()
+        if row.kind == "text":
+            message = await self.bot.send_message(
+                row.chat_id,
+                row.text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW,
+                reply_markup=keyboard,
+                **extra,
+            )
+            return message.message_id, None
+        if row.kind == "document":
+            return await self._send_document(row, keyboard, extra)
+        return await self._edit(row, keyboard, extra), None
+
+    async def _send_document(
+        self, row: OutboxRow, keyboard: Any, extra: dict[str, Any]
+    ) -> tuple[int | None, tuple[int, str] | None]:
+        assert row.blob_id is not None
+        data, file_id = await store.blob(self.db, row.blob_id)
+
+        async def upload(document: str | InputFile) -> Message:
+            return await self.bot.send_document(
+                row.chat_id,
+                document=document,
+                caption=row.text or None,
+                parse_mode=ParseMode.HTML if row.text else None,
+                reply_markup=keyboard,
+                **extra,
+            )
+
+        if file_id:
+            try:
+                return (await upload(file_id)).message_id, None
+            except BadRequest as exc:
+                if "file" not in exc.message.lower():
+                    raise
+                log.info("stored file id of blob %s refused (%s); uploading", row.blob_id, exc)
+        message = await upload(InputFile(data, filename=row.file_name or "file"))
+        new_id = message.document.file_id if message.document else None
+        return message.message_id, (row.blob_id, new_id) if new_id else None
+
+    async def _edit(self, row: OutboxRow, keyboard: Any, extra: dict[str, Any]) -> int:
+        assert row.edit_of is not None
+        target = await store.get(self.db, row.edit_of)
+        if target is None or target.tg_message_id is None:
+            state = target.status if target else "missing"
+            raise _Skip(Reason.EDIT_TARGET_MISSING, f"message {row.edit_of} was not sent ({state})")
+        try:
+            if target.kind == "document":
+                await self.bot.edit_message_caption(
+                    chat_id=row.chat_id,
+                    message_id=target.tg_message_id,
+                    caption=row.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard,
+                    **extra,
+                )
+            else:
+                await self.bot.edit_message_text(
+                    row.text,
+                    chat_id=row.chat_id,
+                    message_id=target.tg_message_id,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=_NO_PREVIEW,
+                    reply_markup=keyboard,
+                    **extra,
+                )
+        except BadRequest as exc:
+            if "message is not modified" not in exc.message.lower():
+                raise
+        return target.tg_message_id
+
+    async def _failed(self, row: OutboxRow, exc: TelegramError) -> None:
+        failure = _failure(exc)
+        decision = decide(failure, row.attempts + 1, self.policy)
+        now = asyncio.get_running_loop().time()
+        detail = failure.description or type(exc).__name__
+        match decision.action:
+            case Action.PAUSE:
+                self.stats.rate_limited += 1
+                self.pacer.retry_after(row.chat_id, decision.delay, now)
+                log.warning("429 for chat %s: pausing %.0f s", row.chat_id, decision.delay)
+                await store.mark_retry(self.db, row.id, counts=False, detail=detail)
+            case Action.RETRY:
+                self.stats.retried += 1
+                self._held[row.chat_id] = max(
+                    self._held.get(row.chat_id, 0.0), now + decision.delay
+                )
+                log.info(
+                    "outbox message %s to %s failed (%s); retry %d in %.1f s",
+                    row.id,
+                    row.chat_id,
+                    detail,
+                    row.attempts + 1,
+                    decision.delay,
+                )
+                await store.mark_retry(self.db, row.id, counts=True, detail=detail)
+            case Action.UNREACHABLE:
+                assert decision.reason is not None
+                self.stats.unreachable += 1
+                failed = await store.mark_unreachable(
+                    self.db, row.id, row.chat_id, decision.reason, detail
+                )
+                log.warning(
+                    "chat %s is unreachable (%s); %d queued message(s) failed",
+                    row.chat_id,
+                    detail,
+                    failed,
+                )
+            case Action.RETARGET:
+                assert decision.new_chat_id is not None
+                self.stats.migrated += 1
+                await chats.migrate(self.db, row.chat_id, decision.new_chat_id)
+                moved = await store.retarget(self.db, row.chat_id, decision.new_chat_id)
+                log.info(
+                    "group %s is now supergroup %s; %d queued message(s) follow it",
+                    row.chat_id,
+                    decision.new_chat_id,
+                    moved,
+                )
+            case Action.FAIL:
+                assert decision.reason is not None
+                self.stats.failed += 1
+                log.warning("outbox message %s to %s failed: %s", row.id, row.chat_id, detail)
+                await store.mark_failed(self.db, row.id, decision.reason, detail)
+            case Action.DONE:
+                await store.mark_sent(self.db, row.id, None)
+                self.stats.sent += 1

@@ -1,0 +1,454 @@
+"""The durable outbox: queueing messages inside the caller's transaction, and the sender's SQL.
+
+Queue a message in the same transaction as the change that causes it:
+
+    async with db.transaction() as conn:
+        ...  # the change
+        await outbox.enqueue(conn, chat_id, renderer.message("…"), dedup_key="…")
+
+The sender (bot.outbox) delivers it after the commit; a rolled-back transaction sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot import clock
+from bot.db import Database
+from bot.domain.delivery import Reason
+from bot.render import MAX_CAPTION, Button, Rendered, split_html, visible_length
+from bot.store import audit
+
+# Called after every enqueue so a running sender wakes up. A wake-up before the commit is
+# harmless: the sender's query waits for the database lock the transaction holds.
+_listeners: set[Callable[[], None]] = set()
+
+
+def add_listener(callback: Callable[[], None]) -> None:
+    _listeners.add(callback)
+
+
+def remove_listener(callback: Callable[[], None]) -> None:
+    _listeners.discard(callback)
+
+
+def _notify() -> None:
+    for callback in list(_listeners):
+        callback()
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    chat_id: int
+    kind: str
+    text: str
+    keyboard: list[list[Button]]
+    blob_id: int | None
+    file_name: str | None
+    edit_of: int | None
+    status: str
+    attempts: int
+    tg_message_id: int | None
+    error: str | None
+    error_detail: str | None
+
+
+def _row(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        kind=row["kind"],
+        text=row["text"],
+        keyboard=keyboard_from_json(row["keyboard"]),
+        blob_id=row["blob_id"],
+        file_name=row["file_name"],
+        edit_of=row["edit_of"],
+        status=row["status"],
+        attempts=row["attempts"],
+        tg_message_id=row["tg_message_id"],
+        error=row["error"],
+        error_detail=row["error_detail"],
+    )
+
+
+def keyboard_to_json(keyboard: list[list[Button]]) -> str:
+    return json.dumps(
+        [
+            [
+                {k: v for k, v in (("text", b.text), ("data", b.data), ("url", b.url)) if v}
+                for b in row
+            ]
+            for row in keyboard
+        ],
+        ensure_ascii=False,
+    )
+
+
+def keyboard_from_json(text: str) -> list[list[Button]]:
+    return [
+        [Button(b["text"], data=b.get("data"), url=b.get("url")) for b in row]
+        for row in json.loads(text or "[]")
+    ]
+
+
+def _message(message: Rendered | str, keyboard: list[list[Button]] | None) -> Rendered:
+    if isinstance(message, Rendered):
+        return Rendered(message.text, keyboard if keyboard is not None else message.keyboard)
+    return Rendered(message, keyboard or [])
+
+
+async def _existing(conn: aiosqlite.Connection, dedup_key: str | None) -> int | None:
+    if dedup_key is None:
+        return None
+    cursor = await conn.execute("SELECT id FROM outbox WHERE dedup_key = ?", (dedup_key,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    return int(row[0]) if row else None
+
+
+async def _insert(conn: aiosqlite.Connection, **values: Any) -> int:
+    now = clock.now_db()
+    values.setdefault("not_before", now)
+    values["created_at"] = values["updated_at"] = now
+    columns = ", ".join(values)
+    marks = ", ".join("?" * len(values))
+    cursor = await conn.execute(
+        f"INSERT INTO outbox ({columns}) VALUES ({marks})", tuple(values.values())
+    )
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
+
+
+async def enqueue(
+    conn: aiosqlite.Connection,
+    chat_id: int,
+    message: Rendered | str,
+    *,
+    keyboard: list[list[Button]] | None = None,
+    dedup_key: str | None = None,
+    not_before: datetime | None = None,
+    bulk: bool = False,
+) -> int:
+    """Queue an HTML text message (with its inline keyboard); returns the outbox id.
+
+    A text longer than Telegram's 4096 characters is queued as several messages, the keyboard on
+    the last; the id returned is the last one's (the one to edit later). With `dedup_key`, a key
+    queued before returns the earlier id and queues nothing. `not_before` delays it; `bulk`
+    (broadcast copies) lets other chats' messages go first.
+    """
+    if (found := await _existing(conn, dedup_key)) is not None:
+        return found
+    rendered = _message(message, keyboard)
+    parts = split_html(rendered.text) or [rendered.text]
+    when = clock.to_db(not_before) if not_before is not None else clock.now_db()
+    last = 0
+    for index, part in enumerate(parts):
+        is_last = index == len(parts) - 1
+        last = await _insert(
+            conn,
+            chat_id=chat_id,
+            kind="text",
+            text=part,
+            keyboard=keyboard_to_json(rendered.keyboard if is_last else []),
+            dedup_key=dedup_key if is_last or dedup_key is None else f"{dedup_key}#{index}",
+            not_before=when,
+            bulk=int(bulk),
+        )
+    _notify()
+    return last
+
+
+async def put_blob(
+    conn: aiosqlite.Connection, data: bytes, *, tg_file_id: str | None = None
+) -> int:
+    """Store a file's bytes once for any number of document messages."""
+    cursor = await conn.execute(
+        "INSERT INTO outbox_blobs (data, tg_file_id, created_at) VALUES (?, ?, ?)",
+        (data, tg_file_id, clock.now_db()),
+    )
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
+
+
+async def enqueue_document(
+    conn: aiosqlite.Connection,
+    chat_id: int,
+    *,
+    file_name: str,
+    data: bytes | None = None,
+    blob_id: int | None = None,
+    caption: str = "",
+    keyboard: list[list[Button]] | None = None,
+    dedup_key: str | None = None,
+    not_before: datetime | None = None,
+    bulk: bool = False,
+) -> int:
+    """Queue a document: pass its bytes, or the id of a blob stored with `put_blob`."""
+    if (data is None) == (blob_id is None):
+        raise ValueError("pass either data or blob_id")
+    if visible_length(caption) > MAX_CAPTION:
+        raise ValueError(f"caption longer than {MAX_CAPTION} characters")
+    if (found := await _existing(conn, dedup_key)) is not None:
+        return found
+    if data is not None:
+        blob_id = await put_blob(conn, data)
+    row_id = await _insert(
+        conn,
+        chat_id=chat_id,
+        kind="document",
+        text=caption,
+        keyboard=keyboard_to_json(keyboard or []),
+        blob_id=blob_id,
+        file_name=file_name,
+        dedup_key=dedup_key,
+        not_before=clock.to_db(not_before) if not_before is not None else clock.now_db(),
+        bulk=int(bulk),
+    )
+    _notify()
+    return row_id
+
+
+async def enqueue_edit(
+    conn: aiosqlite.Connection,
+    of: int,
+    message: Rendered | str,
+    *,
+    keyboard: list[list[Button]] | None = None,
+    dedup_key: str | None = None,
+) -> int:
+    """Queue an edit of the message outbox row `of` sent (its text, or a document's caption).
+
+    The edit goes out after everything queued before it for that chat, so after the message
+    itself. The keyboard is replaced (an empty one removes the buttons).
+    """
+    if (found := await _existing(conn, dedup_key)) is not None:
+        return found
+    cursor = await conn.execute("SELECT chat_id FROM outbox WHERE id = ?", (of,))
+    target = await cursor.fetchone()
+    await cursor.close()
+    if target is None:
+        raise ValueError(f"no outbox row {of} to edit")
+    rendered = _message(message, keyboard)
+    row_id = await _insert(
+        conn,
+        chat_id=target["chat_id"],
+        kind="edit",
+        text=(split_html(rendered.text) or [rendered.text])[0],
+        keyboard=keyboard_to_json(rendered.keyboard),
+        edit_of=of,
+        dedup_key=dedup_key,
+    )
+    _notify()
+    return row_id
+
+
+async def replace_pending_edit(conn: aiosqlite.Connection, of: int, message: Rendered | str) -> int:
+    """Queue an edit of `of`, or rewrite one still waiting: repeated progress updates collapse."""
+    rendered = _message(message, None)
+    text = (split_html(rendered.text) or [rendered.text])[0]
+    cursor = await conn.execute(
+        "UPDATE outbox SET text = ?, keyboard = ?, updated_at = ?"
+        " WHERE id = (SELECT max(id) FROM outbox WHERE edit_of = ? AND status = 'pending')"
+        " RETURNING id",
+        (text, keyboard_to_json(rendered.keyboard), clock.now_db(), of),
+    )
+    row = await cursor.fetchone()
+    await cursor.close()
+    if row is not None:
+        return int(row[0])
+    return await enqueue_edit(conn, of, rendered)
+
+
+async def cancel(conn: aiosqlite.Connection, ids: Iterable[int]) -> int:
+    """Cancel the given rows that have not left yet; returns how many."""
+    count = 0
+    now = clock.now_db()
+    for row_id in ids:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'cancelled', error = ?, updated_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (Reason.CANCELLED.value, now, row_id),
+        )
+        count += cursor.rowcount
+    return count
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+async def get(db: Database, row_id: int) -> OutboxRow | None:
+    row = await db.fetchone("SELECT * FROM outbox WHERE id = ?", (row_id,))
+    return _row(row) if row else None
+
+
+async def blob(db: Database, blob_id: int) -> tuple[bytes, str | None]:
+    row = await db.fetchone("SELECT data, tg_file_id FROM outbox_blobs WHERE id = ?", (blob_id,))
+    if row is None:
+        raise LookupError(f"outbox blob {blob_id} is missing")
+    return bytes(row["data"]), row["tg_file_id"]
+
+
+async def counts(db: Database) -> dict[str, int]:
+    rows = await db.fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- the sender's side -----------------------------------------------------------------------
+
+
+async def recover_in_flight(db: Database) -> int:
+    """At start-up: rows left 'sending' by a crash go out again (the only possible duplicates)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'sending'",
+            (clock.now_db(),),
+        )
+        return cursor.rowcount
+
+
+async def due_heads(db: Database, exclude_chats: Iterable[int], limit: int) -> list[OutboxRow]:
+    """The first due message of each chat, skipping the chats in `exclude_chats`: the oldest
+    first, bulk messages (broadcast copies) after the others.
+
+    A chat's later messages wait until the earlier due ones have left (sent, failed, cancelled):
+    that keeps each chat's messages in the order they were queued.
+    """
+    excluded = sorted(set(exclude_chats))
+    marks = ",".join("?" * len(excluded))
+    not_in = f" AND o.chat_id NOT IN ({marks})" if excluded else ""
+    now = clock.now_db()
+    rows = await db.fetchall(
+        "SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.not_before <= ?" + not_in + ""
+        " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id < o.id"
+        " AND p.status IN ('pending', 'sending') AND p.not_before <= ?)"
+        " ORDER BY o.bulk, o.id LIMIT ?",
+        (now, *excluded, now, limit),
+    )
+    return [_row(r) for r in rows]
+
+
+async def next_due(db: Database) -> datetime | None:
+    """When the earliest message queued for later falls due."""
+    row = await db.fetchone(
+        "SELECT min(not_before) FROM outbox WHERE status = 'pending' AND not_before > ?",
+        (clock.now_db(),),
+    )
+    return clock.from_db(row[0]) if row and row[0] else None
+
+
+async def mark_sending(db: Database, row_id: int) -> bool:
+    """Committed before the Telegram call. False if the row was cancelled meanwhile."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'sending', updated_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (clock.now_db(), row_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def mark_sent(
+    db: Database, row_id: int, message_id: int | None, *, blob_file: tuple[int, str] | None = None
+) -> None:
+    now = clock.now_db()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE outbox SET status = 'sent', tg_message_id = ?, error = NULL,"
+            " error_detail = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
+            (message_id, now, now, row_id),
+        )
+        if blob_file is not None:
+            await conn.execute(
+                "UPDATE outbox_blobs SET tg_file_id = ? WHERE id = ? AND tg_file_id IS NULL",
+                (blob_file[1], blob_file[0]),
+            )
+
+
+async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) -> None:
+    """Back to the queue after a failed try; `counts` adds it to the attempts."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = attempts + ?, error_detail = ?,"
+            " updated_at = ? WHERE id = ? AND status = 'sending'",
+            (int(counts), detail[:500], clock.now_db(), row_id),
+        )
+
+
+async def mark_failed(db: Database, row_id: int, reason: Reason, detail: str) -> None:
+    """Record why a message was not delivered; it is not tried again."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'failed', error = ?, error_detail = ?, updated_at = ?"
+            " WHERE id = ? RETURNING chat_id",
+            (reason.value, detail[:500], clock.now_db(), row_id),
+        )
+        row = await cursor.fetchone()
+        await cursor.close()
+        await audit.record(
+            conn,
+            actor=None,
+            action="outbox.failed",
+            entity="outbox",
+            entity_id=row_id,
+            outcome="failed",
+            detail={
+                "reason": reason.value,
+                "telegram": detail[:200],
+                "chat_id": row[0] if row else None,
+            },
+        )
+
+
+async def mark_unreachable(
+    db: Database, row_id: int, chat_id: int, reason: Reason, detail: str
+) -> int:
+    """The chat cannot receive: fail this row and everything else queued for that chat, and note
+    it on the person (people.reachable) or the group (chats.bot_is_member). Returns rows failed."""
+    now = clock.now_db()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'failed', error = ?, error_detail = ?, updated_at = ?"
+            " WHERE chat_id = ? AND (id = ? OR status = 'pending')",
+            (reason.value, detail[:500], now, chat_id, row_id),
+        )
+        failed = cursor.rowcount
+        if chat_id > 0:
+            await conn.execute(
+                "UPDATE people SET reachable = 0, updated_at = ? WHERE tg_user_id = ?",
+                (now, chat_id),
+            )
+        else:
+            await conn.execute(
+                "UPDATE chats SET bot_is_member = 0, updated_at = ? WHERE chat_id = ?",
+                (now, chat_id),
+            )
+        await audit.record(
+            conn,
+            actor=None,
+            action="outbox.unreachable",
+            entity="chat",
+            entity_id=chat_id,
+            outcome="failed",
+            detail={"reason": reason.value, "telegram": detail[:200], "messages": failed},
+        )
+    return failed
+
+
+async def retarget(db: Database, old_chat_id: int, new_chat_id: int) -> int:
+    """A group became a supergroup: everything still queued for it goes to the new id."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET chat_id = ?, status = CASE status WHEN 'sending' THEN 'pending'"
+            " ELSE status END, updated_at = ?"
+            " WHERE chat_id = ? AND status IN ('pending', 'sending')",
+            (new_chat_id, clock.now_db(), old_chat_id),
+        )
+        return cursor.rowcount

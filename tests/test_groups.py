@@ -1,0 +1,61 @@
+"""The coordination group: binding, refusals, supergroup migration, the bot being removed."""
+
+from __future__ import annotations
+
+from tests.conftest import ADMIN_ID, Harness, eventually
+from tests.seed import DEPARTMENTS
+
+GROUP = -4001
+SUPERGROUP = -1004001
+
+
+async def coordination_id(h: Harness) -> int | None:
+    row = await h.db.fetchone("SELECT chat_id FROM chats WHERE is_coordination = 1")
+    return None if row is None else int(row[0])
+
+
+async def test_bind_migrate_and_remove(bot: Harness) -> None:
+    h = bot
+    await h.import_csv("departments", DEPARTMENTS)
+    h.api.add_group(GROUP, "县联合抽查协调群 <一业一查> & 😀")
+    h.api.add_user(2001, "路人")
+    h.api.add_bot_to_group(GROUP, ADMIN_ID)
+    [hello] = await h.api.wait_for_messages(GROUP, 1)
+    assert "/bindgroup" in hello.text
+
+    [refused] = await h.say(2001, "/bindgroup", chat_id=GROUP)
+    assert "还没有注册" in refused.text
+    assert await coordination_id(h) is None
+
+    [private] = await h.say(ADMIN_ID, "/bindgroup")
+    assert "群里发送" in private.text
+
+    [bound] = await h.say(ADMIN_ID, "/bindgroup", chat_id=GROUP)
+    assert "县联合抽查协调群 <一业一查> & 😀" in bound.text
+    assert await coordination_id(h) == GROUP
+
+    h.api.migrate_group(GROUP, SUPERGROUP)
+    await eventually(lambda: coordination_id(h), SUPERGROUP)
+    row = await h.db.fetchone("SELECT migrated_to FROM chats WHERE chat_id = ?", (GROUP,))
+    assert row is not None and row[0] == SUPERGROUP
+
+    before = len(h.api.chat_messages(ADMIN_ID))
+    h.api.remove_bot_from_group(SUPERGROUP, 2001)
+    [notice] = (await h.api.wait_for_messages(ADMIN_ID, before + 1))[before:]
+    assert "移出协调群" in notice.text and "路人" in notice.text
+    row = await h.db.fetchone("SELECT bot_is_member FROM chats WHERE chat_id = ?", (SUPERGROUP,))
+    assert row is not None and row[0] == 0
+
+
+async def test_rebinding_moves_the_flag(bot: Harness) -> None:
+    h = bot
+    h.api.add_group(GROUP, "旧群")
+    h.api.add_group(-4002, "新群", type="supergroup")
+    h.api.add_bot_to_group(GROUP, ADMIN_ID)
+    h.api.add_bot_to_group(-4002, ADMIN_ID)
+    await h.api.wait_for_messages(GROUP, 1)
+    await h.api.wait_for_messages(-4002, 1)
+    await h.say(ADMIN_ID, "/bindgroup", chat_id=GROUP)
+    [bound] = await h.say(ADMIN_ID, "/bindgroup", chat_id=-4002)
+    assert "解除绑定" in bound.text and str(GROUP) in bound.text
+    assert await coordination_id(h) == -4002
