@@ -33,9 +33,12 @@ async def test_bind_migrate_and_remove(bot: Harness) -> None:
     [bound] = await h.say(ADMIN_ID, "/bindgroup", chat_id=GROUP)
     assert "县联合抽查协调群 <一业一查> & 😀" in bound.text
     assert await coordination_id(h) == GROUP
+    await h.api.wait_for(lambda: f"chat:{GROUP}" in h.api.commands)
+    assert "help" in [c["command"] for c in h.api.commands[f"chat:{GROUP}"]]
 
     h.api.migrate_group(GROUP, SUPERGROUP)
     await eventually(lambda: coordination_id(h), SUPERGROUP)
+    await h.api.wait_for(lambda: f"chat:{SUPERGROUP}" in h.api.commands)
     row = await h.db.fetchone("SELECT migrated_to FROM chats WHERE chat_id = ?", (GROUP,))
     assert row is not None and row[0] == SUPERGROUP
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from telegram import ChatMemberUpdated, Update
+from telegram import BotCommandScopeChat, ChatMemberUpdated, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
-from bot.domain.roles import Identity
+from bot.domain.roles import Identity, Where
 from bot.features.common import Context, command, identify, reply, send
+from bot.features.onboarding import menu_for
 from bot.services import services
 from bot.store import chats, people
 
@@ -28,6 +29,18 @@ async def bindgroup(update: Update, context: Context, identity: Identity) -> Non
         svc.db, chat.id, chat.title or "", chat.type, identity.tg_user_id
     )
     await reply(update, context, "groups/bound.j2", title=chat.title or "", previous=previous)
+    await sync_group_menu(context, chat.id)
+
+
+async def sync_group_menu(context: Context, chat_id: int) -> None:
+    """The coordination group's own command menu: what its members (liaisons) use there."""
+    member = Identity(tg_user_id=0, full_name="", liaison_departments=("*",))
+    try:
+        await context.bot.set_my_commands(
+            menu_for(services(context), member, Where.GROUP), scope=BotCommandScopeChat(chat_id)
+        )
+    except TelegramError as exc:
+        log.info("could not set the group menu for %s: %s", chat_id, exc)
 
 
 async def bot_membership(update: Update, context: Context) -> None:
@@ -71,11 +84,15 @@ async def migrated(update: Update, context: Context) -> None:
         return
     svc = services(context)
     if message.migrate_to_chat_id:
-        await chats.migrate(svc.db, message.chat.id, message.migrate_to_chat_id, message.chat.title)
+        old, new = message.chat.id, message.migrate_to_chat_id
     elif message.migrate_from_chat_id:
-        await chats.migrate(
-            svc.db, message.migrate_from_chat_id, message.chat.id, message.chat.title
-        )
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    if await chats.migrate(svc.db, old, new, message.chat.title):
+        coordination = await chats.coordination_chat(svc.db)
+        if coordination is not None and coordination["chat_id"] == new:
+            await sync_group_menu(context, new)
 
 
 def register(app: Application) -> None:
