@@ -185,7 +185,6 @@ async def crash_run(count: int, workdir: Path) -> None:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    print(f"  (bot log: {log})")
 
 
 def main() -> None:

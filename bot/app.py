@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.domain.pacing import Pacer
 from bot.domain.roles import Identity, Where
-from bot.features import broadcast, directories, fallback, groups, onboarding
+from bot.features import broadcast, directories, fallback, groups, onboarding, tasks
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
 from bot.services import Services
@@ -70,6 +70,7 @@ def build_application(settings: Settings) -> Application:
         await _set_command_menus(app, svc)
         await sender.start()
         await broadcast.start(app)
+        await tasks.start(app)
         log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
 
     async def post_stop(app: Application) -> None:
@@ -103,5 +104,6 @@ def build_application(settings: Settings) -> Application:
     groups.register(app)
     directories.register(app)
     broadcast.register(app)
+    tasks.register(app)
     fallback.register(app)
     return app

@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +88,79 @@ class OutboxTunables:
         )
 
 
+def _clock_time(section: str, name: str, value: Any) -> time:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        raise ConfigError(f'配置项 {section}.{name} 必须写成 "HH:MM" (e.g. "09:00")')
+    hour, minute = (int(x) for x in value.strip().split(":"))
+    if hour > 23 or minute > 59:
+        raise ConfigError(f"配置项 {section}.{name} 不是有效的时间：{value}")
+    return time(hour, minute)
+
+
+def _dates(section: str, name: str, value: Any) -> tuple[date, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'配置项 {section}.{name} 必须是日期列表，如 ["2027-01-01"]')
+    found: list[date] = []
+    for item in value:
+        if isinstance(item, date):
+            found.append(item)
+            continue
+        try:
+            found.append(date.fromisoformat(str(item)))
+        except ValueError as exc:
+            raise ConfigError(f"配置项 {section}.{name} 中的日期无效：{item}") from exc
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class InvitationTunables:
+    """[invitations] and [calendar]: reply deadlines, reminders, quiet hours, extra holidays."""
+
+    reply_working_days: int = 2  # default reply deadline, in working days from today
+    deadline_time: time = time(18, 0)  # a deadline typed as a date means this time that day
+    reminder_time: time = time(9, 0)
+    reminder_days_before: tuple[int, ...] = (1, 0)  # working days before the deadline's day
+    quiet_start: time = time(21, 0)  # nothing goes out after this …
+    quiet_end: time = time(8, 0)  # … nor before this: it waits until quiet_end
+    extend_options: tuple[int, ...] = (1, 2)  # extension buttons, in working days
+    scan_seconds: float = 60.0  # how often reminders and deadlines are checked
+    holidays: tuple[date, ...] = ()  # [calendar] extra holidays (years the package lacks)
+    workdays: tuple[date, ...] = ()  # [calendar] extra make-up workdays (调休)
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> InvitationTunables:
+        section = dict(data.get("invitations", {}))
+        calendar = dict(data.get("calendar", {}))
+        values: dict[str, Any] = {}
+        for name, value in section.items():
+            if name in ("deadline_time", "reminder_time", "quiet_start", "quiet_end"):
+                values[name] = _clock_time("invitations", name, value)
+            elif name in ("reminder_days_before", "extend_options"):
+                if not isinstance(value, list) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 30 for v in value
+                ):
+                    raise ConfigError(f"配置项 invitations.{name} 必须是 0–30 的整数列表")
+                if name == "extend_options" and (not value or 0 in value):
+                    raise ConfigError("配置项 invitations.extend_options 必须是正整数列表")
+                values[name] = tuple(value)
+            elif name in ("reply_working_days", "scan_seconds"):
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+                if name == "reply_working_days":
+                    ok = ok and isinstance(value, int)
+                if not ok:
+                    raise ConfigError(f"配置项 invitations.{name} 必须是正数")
+                values[name] = value
+            else:
+                raise ConfigError(f"[invitations] 没有配置项 {name} (unknown value)")
+        for name, value in calendar.items():
+            if name not in ("holidays", "workdays"):
+                raise ConfigError(f"[calendar] 没有配置项 {name} (unknown value)")
+            values[name] = _dates("calendar", name, value)
+        if set(values.get("holidays", ())) & set(values.get("workdays", ())):
+            raise ConfigError("[calendar] 同一天不能既是假日又是工作日")
+        return cls(**values)
+
+
 @dataclass(frozen=True)
 class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
@@ -95,6 +169,7 @@ class Tunables:
     max_import_mb: int = 20
     error_rows_shown: int = 10
     outbox: OutboxTunables = field(default_factory=OutboxTunables)
+    invitations: InvitationTunables = field(default_factory=InvitationTunables)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -110,7 +185,11 @@ class Tunables:
                 raise ConfigError(
                     f"配置项 {name} 必须是正整数 (config value {name} must be a positive integer)"
                 )
-        return cls(**values, outbox=OutboxTunables.from_toml(data))
+        return cls(
+            **values,
+            outbox=OutboxTunables.from_toml(data),
+            invitations=InvitationTunables.from_toml(data),
+        )
 
 
 @dataclass(frozen=True)

@@ -70,12 +70,13 @@ class PacedRateLimiter(BaseRateLimiter[str]):
     """PTB rate limiter for everything the bot sends directly (replies to a user's own action).
 
     Takes its turn from the same `Pacer` as the outbox sender, so the two together stay under
-    the overall limit and each group's limit. In a private chat a reply does not wait for the
-    chat's one-a-second pace (the person's own clicks set the pace, and Telegram allows short
-    bursts) but uses up the chat's tokens, so queued messages to that chat wait behind it.
-    A 429 pauses only the chat concerned (everything if several chats are refused at once), then
-    the call is retried up to `max_retries` times. The outbox sender's own calls pass
-    `rate_limit_args=PREPACED` and go straight through.
+    the overall limit. A reply does not wait for its chat's pace (1/s private, 19/min group):
+    the people's own clicks and commands set that pace, and Telegram tolerates short bursts. It
+    does use up the chat's tokens, so queued outbox messages to that chat wait behind it.
+    If people do push a chat past Telegram's limit, the 429 pauses only that chat (everything if
+    several chats are refused at once) and the call is retried up to `max_retries` times, as
+    PTB's AIORateLimiter would. The outbox sender's own calls pass `rate_limit_args=PREPACED` and
+    go straight through.
     """
 
     def __init__(self, pacer: Pacer, max_retries: int = 3) -> None:
@@ -104,7 +105,7 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             return await callback(*args, **kwargs)
         loop = asyncio.get_running_loop()
         for attempt in range(self.max_retries + 1):
-            delay = self.pacer.take(chat_id, loop.time(), private_pace=False)
+            delay = self.pacer.take(chat_id, loop.time(), chat_pace=False)
             if delay > 0:
                 await asyncio.sleep(delay)
             try:

@@ -93,6 +93,14 @@ def test_group_gets_at_most_19_a_minute() -> None:
     assert len(times) >= 3 * 19 - 1
 
 
+def test_direct_replies_keep_the_overall_pace_and_queued_messages_yield_to_them() -> None:
+    pacer = Pacer(PacingLimits())
+    pacer.overall_wait(-10.0)  # running for a while: full buckets
+    delays = [pacer.take(-5, 0.0, chat_pace=False) for _ in range(3)]
+    assert delays[0] == 0 and delays[2] < 0.1  # three replies in a group: overall pace only
+    assert pacer.chat_wait(-5, 0.0) > 6.0  # the outbox waits until the group has recovered
+
+
 def test_a_429_pauses_the_chat_and_two_chats_refused_pause_everything() -> None:
     pacer = Pacer(PacingLimits())
     pacer.retry_after(1, 5.0, now=10.0)

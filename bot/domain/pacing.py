@@ -136,16 +136,16 @@ class Pacer:
     def wait(self, chat_id: int, now: float) -> float:
         return max(self.overall_wait(now), self.chat_wait(chat_id, now))
 
-    def take(self, chat_id: int, now: float, *, private_pace: bool = True) -> float:
+    def take(self, chat_id: int, now: float, *, chat_pace: bool = True) -> float:
         """Reserve one message to `chat_id`; returns the delay before sending it.
 
-        `private_pace=False` (a direct reply to someone's own action): the private chat's token
-        is still taken, so queued messages to that chat wait for it, but the reply itself only
-        keeps the overall pace; the person's own pace limits how fast replies go out.
+        `chat_pace=False` (a direct reply to someone's own action): the chat's token is still
+        taken, so queued messages to that chat wait behind the reply, but the reply itself only
+        keeps the overall pace: people's own clicks and commands set the pace of replies.
         """
         overall = self.overall.take(now)
         chat = self._bucket(chat_id, now).take(now)
-        delay = max(overall, chat) if private_pace or is_group(chat_id) else overall
+        delay = max(overall, chat) if chat_pace else overall
         paused = max(self._all_paused, self._chat_paused.get(chat_id, 0.0)) - now
         return max(delay, paused, 0.0)
 

@@ -71,6 +71,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("import", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("template", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("broadcast", frozenset({Role.ADMIN}), Where.PRIVATE),
+    CommandSpec("newtask", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
+    CommandSpec("tasks", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
+    CommandSpec("task", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
     CommandSpec("bindgroup", frozenset({Role.ADMIN}), Where.GROUP),
 )
 COMMANDS_BY_NAME = {spec.name: spec for spec in COMMANDS}

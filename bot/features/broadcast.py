@@ -531,6 +531,8 @@ class Monitor:
         for b in await broadcasts.unfinished(svc.db):
             p = await broadcasts.progress(svc.db, b.id)
             if p.remaining <= 0:
+                # Read it again: a stop pressed meanwhile is why nothing remains.
+                b = await broadcasts.get(svc.db, b.id) or b
                 state = "cancelled" if b.status == "cancelled" else "done"
                 final = await _progress_message(svc, b, p, state)
                 report, attachment = await _report(svc, b, p)

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
 from bot.domain.roles import Identity, Where
-from bot.features.common import Context, command, identify, reply, send
+from bot.features.common import Context, command, identify, reply
 from bot.features.onboarding import menu_for
 from bot.services import services
 from bot.store import chats, people
@@ -53,28 +53,23 @@ async def bot_membership(update: Update, context: Context) -> None:
     was_present = change.old_chat_member.status in _PRESENT
     if present == was_present:
         return
-    before = await chats.record_membership(
+    # If this was the coordination group, every administrator must know it can't be reached.
+    notice = svc.renderer.message(
+        "groups/removed_notice.j2", title=change.chat.title or "", by=change.from_user.full_name
+    )
+    await chats.record_membership(
         svc.db,
         change.chat.id,
         change.chat.title or "",
         change.chat.type,
         present,
         change.from_user.id,
+        lost_coordination_notice=notice,
+        admin_ids=await people.admin_user_ids(svc.db, svc.settings.admins),
     )
     if present:
         identity = await identify(update, context)
         await reply(update, context, "groups/added.j2", by_admin=identity.is_admin)
-        return
-    if before is not None and before["is_coordination"]:
-        # The bot can no longer reach the coordination group: every administrator must know.
-        rendered = svc.renderer.message(
-            "groups/removed_notice.j2", title=change.chat.title or "", by=change.from_user.full_name
-        )
-        for admin_id in await people.admin_user_ids(svc.db, svc.settings.admins):
-            try:
-                await send(context, admin_id, rendered)
-            except TelegramError as exc:
-                log.warning("could not tell admin %s the group was left: %s", admin_id, exc)
 
 
 async def migrated(update: Update, context: Context) -> None:

@@ -13,7 +13,7 @@ from bot import clock
 from bot.domain import invites as invite_rules
 from bot.domain.invites import CodeState
 from bot.domain.roles import Identity, Role, Where, commands_for
-from bot.features.common import Context, button, command, edit, identify, reply, send
+from bot.features.common import Context, button, command, edit, identify, reply
 from bot.services import Services, services
 from bot.store import audit, directories, invites, people
 
@@ -67,17 +67,25 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
         return
     user = update.effective_user
     assert user is not None
-    if not await invites.redeem(svc.db, invite, user.id, user.full_name, user.username):
-        await invites_refused(update, context, identity, code, CodeState.USED)
-        return
-    identity = await identify(update, context)
-    names = await people.department_names(svc.db, identity.liaison_departments)
     department = None
     if invite.department_code:
         department = await directories.get_department(svc.db, invite.department_code)
     inspector = None
     if invite.inspector_id is not None:
         inspector = await directories.get_inspector(svc.db, invite.inspector_id)
+    # The administrator who made the link is told through the outbox, in the same transaction.
+    notice = svc.renderer.message(
+        "onboarding/inviter_notice.j2",
+        full_name=user.full_name,
+        role=invite.role,
+        department=department,
+        inspector=inspector,
+    )
+    if not await invites.redeem(svc.db, invite, user.id, user.full_name, user.username, notice):
+        await invites_refused(update, context, identity, code, CodeState.USED)
+        return
+    identity = await identify(update, context)
+    names = await people.department_names(svc.db, identity.liaison_departments)
     await reply(
         update,
         context,
@@ -89,7 +97,6 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
         departments=names,
     )
     await sync_person_menu(context, identity)
-    await _tell_inviter(context, invite.created_by, identity, invite.role, department, inspector)
 
 
 async def invites_refused(
@@ -113,28 +120,6 @@ async def _greet(update: Update, context: Context, identity: Identity) -> None:
     svc = services(context)
     names = await people.department_names(svc.db, identity.liaison_departments)
     await reply(update, context, "onboarding/greeting.j2", identity=identity, departments=names)
-
-
-async def _tell_inviter(
-    context: Context,
-    inviter: int,
-    identity: Identity,
-    role: str,
-    department: object,
-    inspector: object,
-) -> None:
-    svc = services(context)
-    rendered = svc.renderer.message(
-        "onboarding/inviter_notice.j2",
-        identity=identity,
-        role=role,
-        department=department,
-        inspector=inspector,
-    )
-    try:
-        await send(context, inviter, rendered)
-    except TelegramError as exc:
-        log.info("could not tell inviter %s: %s", inviter, exc)
 
 
 # -- /me, /help, /cancel ----------------------------------------------------------------------

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from bot import clock
 from bot.db import Database
-from bot.store import audit
+from bot.render import Rendered
+from bot.store import audit, outbox
 
 
 async def record_membership(
-    db: Database, chat_id: int, title: str, chat_type: str, is_member: bool, actor: int | None
+    db: Database,
+    chat_id: int,
+    title: str,
+    chat_type: str,
+    is_member: bool,
+    actor: int | None,
+    *,
+    lost_coordination_notice: Rendered | None = None,
+    admin_ids: Iterable[int] = (),
 ) -> sqlite3.Row | None:
-    """Note that the bot joined or left a group; returns the stored row as it was before."""
+    """Note that the bot joined or left a group; returns the stored row as it was before.
+
+    If the bot left the coordination group, `lost_coordination_notice` is queued to every
+    administrator in the same transaction.
+    """
     now = clock.now_db()
     async with db.transaction() as conn:
         cursor = await conn.execute("SELECT * FROM chats WHERE chat_id = ?", (chat_id,))
@@ -32,6 +46,10 @@ async def record_membership(
             entity_id=chat_id,
             detail={"title": title},
         )
+        if not is_member and before is not None and before["is_coordination"]:
+            if lost_coordination_notice is not None:
+                for admin_id in admin_ids:
+                    await outbox.enqueue(conn, admin_id, lost_coordination_notice)
     return before
 
 

@@ -10,7 +10,8 @@ import aiosqlite
 from bot import clock
 from bot.db import Database
 from bot.domain.invites import Invite
-from bot.store import audit
+from bot.render import Rendered
+from bot.store import audit, outbox
 from bot.store.people import upsert_person
 
 
@@ -67,9 +68,15 @@ async def get(db: Database, code: str) -> Invite | None:
 
 
 async def redeem(
-    db: Database, invite: Invite, tg_user_id: int, full_name: str, username: str | None
+    db: Database,
+    invite: Invite,
+    tg_user_id: int,
+    full_name: str,
+    username: str | None,
+    inviter_notice: Rendered,
 ) -> bool:
-    """Bind the account to the role the code carries. False if the code was taken meanwhile."""
+    """Bind the account to the role the code carries and queue the notice to the administrator
+    who made the link. False if the code was taken meanwhile."""
     now = clock.now_db()
     async with db.transaction() as conn:
         cursor = await conn.execute(
@@ -81,6 +88,7 @@ async def redeem(
             return False
         person_id = await upsert_person(conn, tg_user_id, full_name, username)
         await _grant(conn, invite, person_id, now)
+        await outbox.enqueue(conn, invite.created_by, inviter_notice)
         await audit.record(
             conn,
             actor=tg_user_id,
