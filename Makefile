@@ -1,15 +1,19 @@
-# One-command entry points. `make run` sets up and starts the bot; `make test` runs every check.
+# One-command entry points. `make sandbox` tries the bot in a browser (no token, no internet);
+# `make run` sets up and starts the bot; `make test` runs every check.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup sandbox run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+
+sandbox: setup
+	$(BIN)/python -m bot sandbox $(ARGS)
 
 run: setup
 	$(BIN)/python -m bot run

@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | migrate | import | template`."""
+"""Command line: `python -m bot sandbox | run | migrate | import | template`."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sandbox import serve
+
+    try:
+        asyncio.run(serve(settings, Path(args.data_dir), port=args.port, reset=args.reset))
+    except OSError as exc:
+        print(f"sandbox could not start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.db import Database
 
@@ -94,6 +105,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
                 data,
                 dry_run=args.dry_run,
                 tunables=settings.tunables,
+                tz=settings.tz,
             )
 
     report = asyncio.run(go())
@@ -116,6 +128,24 @@ def cmd_template(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import open_database
+    from bot.features.draw import verify_task
+    from bot.render import Renderer
+
+    async def go() -> str:
+        async with open_database(settings.db_path) as db:
+            async with db.transaction() as conn:
+                record, outcome = await verify_task(conn, args.task)
+        return Renderer(html=False).text(
+            "draw/verify.j2", task_id=args.task, record=record, v=outcome
+        ) + ("" if outcome is None or outcome.identical else "\n")
+
+    text = asyncio.run(go())
+    print(text.rstrip())
+    return 0 if "✅" in text else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -128,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    box = sub.add_parser(
+        "sandbox", help="try the bot in a browser: Bot API emulator + bot + web page, no token"
+    )
+    box.add_argument("--port", type=int, default=8377, help="web page port on 127.0.0.1")
+    box.add_argument("--data-dir", default="data/sandbox", help="the sandbox's database and chats")
+    box.add_argument("--reset", action="store_true", help="start again from the demo data")
+    box.set_defaults(func=cmd_sandbox)
     sub.add_parser("run", help="start the bot (long polling)").set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate
@@ -141,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("kind", help="departments | inspectors | objects | items")
     tpl.add_argument("out", help="output .xlsx path")
     tpl.set_defaults(func=cmd_template)
+    ver = sub.add_parser("verify-draw", help="re-run a task's recorded draw; exit 0 if identical")
+    ver.add_argument("task", type=int, help="task number")
+    ver.set_defaults(func=cmd_verify_draw)
     return parser
 
 

@@ -16,11 +16,15 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
+from bot import reminders
 from bot.config import Settings
 from bot.db import Database
 from bot.domain.pacing import Pacer
 from bot.domain.roles import Identity, Where
 from bot.features import broadcast, directories, fallback, groups, onboarding, tasks
+from bot.features import draw as draw_feature
+from bot.features import reminders as reminder_features
+from bot.features import results as results_feature
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
 from bot.services import Services
@@ -71,10 +75,13 @@ def build_application(settings: Settings) -> Application:
         await sender.start()
         await broadcast.start(app)
         await tasks.start(app)
+        await reminders.start(app)
+        await draw_feature.start(app)
         log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
 
     async def post_stop(app: Application) -> None:
         # SIGTERM: take no new work; in-flight sends finish or are parked for the next start.
+        await reminders.stop(app)
         await broadcast.stop(app)
         await sender.stop()
 
@@ -105,5 +112,8 @@ def build_application(settings: Settings) -> Application:
     directories.register(app)
     broadcast.register(app)
     tasks.register(app)
+    reminder_features.register(app)  # /reminders, /holiday, /report(s), /training
+    draw_feature.register(app)
+    results_feature.register(app)  # /r, /results, /review, /followup, /export, /qr
     fallback.register(app)
     return app

@@ -158,6 +158,157 @@ class InvitationTunables:
             values[name] = _dates("calendar", name, value)
         if set(values.get("holidays", ())) & set(values.get("workdays", ())):
             raise ConfigError("[calendar] 同一天不能既是假日又是工作日")
+        quiet = (values.get("quiet_start", cls.quiet_start), values.get("quiet_end", cls.quiet_end))
+        if quiet[0] == quiet[1]:  # all day or never? say which by other times
+            raise ConfigError("配置项 invitations.quiet_start 与 quiet_end 不能相同")
+        return cls(**values)
+
+
+def _positive_ints(section: str, name: str, value: Any, *, zero: bool = False) -> tuple[int, ...]:
+    low = 0 if zero else 1
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and low <= v <= 366 for v in value
+    ):
+        raise ConfigError(f"配置项 {section}.{name} 必须是 {low}–366 的整数列表")
+    return tuple(sorted(set(value), reverse=True))
+
+
+def _positive(section: str, name: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"配置项 {section}.{name} 必须是正数")
+    return float(value)
+
+
+def _duration(section: str, name: str, value: Any) -> int:
+    """ "3d", "1d", "2h", "30m" (or a bare number of minutes) -> minutes."""
+    text = str(value).strip().lower()
+    match = re.fullmatch(r"(\d+)\s*([dhm]?)", text)
+    if not match or int(match.group(1)) <= 0:
+        raise ConfigError(
+            f'配置项 {section}.{name} 中的时长无效：{value}（写成 "3d"、"2h"、"30m"）'
+        )
+    return int(match.group(1)) * {"d": 1440, "h": 60, "m": 1, "": 1}[match.group(2)]
+
+
+@dataclass(frozen=True)
+class ReminderTunables:
+    """[reminders], [training], [reports], [results]: the durable reminder engine's series."""
+
+    grace_hours: float = 12.0  # a missed reminder later than this goes into a digest
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    scan_seconds: float = 30.0
+    training_offsets_minutes: tuple[int, ...] = (3 * 1440, 1440, 120)
+    report_deadlines: tuple[str, ...] = ("03-24", "06-24", "09-24", "12-24")  # MM-DD
+    report_days_before: tuple[int, ...] = (7, 3, 1)
+    report_time: time = time(9, 0)
+    report_overdue_times: int = 3  # daily reminders after the deadline
+    report_max_file_mb: int = 20
+    result_working_days: int = 20
+    result_days_before: tuple[int, ...] = (5, 2, 1)  # working days before the result deadline
+    result_time: time = time(9, 0)
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> ReminderTunables:
+        values: dict[str, Any] = {}
+        for name, value in dict(data.get("reminders", {})).items():
+            if name in ("quiet_start", "quiet_end"):
+                values[name] = _clock_time("reminders", name, value)
+            elif name in ("grace_hours", "scan_seconds"):
+                values[name] = _positive("reminders", name, value)
+            else:
+                raise ConfigError(f"[reminders] 没有配置项 {name} (unknown value)")
+        for name, value in dict(data.get("training", {})).items():
+            if name != "offsets" or not isinstance(value, list) or not value:
+                raise ConfigError(f'[training] 配置项 {name} 无效（offsets = ["3d", "1d", "2h"]）')
+            found = {_duration("training", name, v) for v in value}
+            values["training_offsets_minutes"] = tuple(sorted(found, reverse=True))
+        for name, value in dict(data.get("reports", {})).items():
+            if name == "deadlines":
+                if not isinstance(value, list) or not value:
+                    raise ConfigError('配置项 reports.deadlines 必须是 "MM-DD" 列表')
+                for v in value:
+                    try:
+                        date.fromisoformat(f"2024-{v}")
+                    except (TypeError, ValueError) as exc:
+                        raise ConfigError(f"配置项 reports.deadlines 中的日期无效：{v}") from exc
+                values["report_deadlines"] = tuple(sorted(str(v) for v in value))
+            elif name == "days_before":
+                values["report_days_before"] = _positive_ints("reports", name, value)
+            elif name == "time":
+                values["report_time"] = _clock_time("reports", name, value)
+            elif name in ("overdue_times", "max_file_mb"):
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ConfigError(f"配置项 reports.{name} 必须是非负整数")
+                values["report_" + name] = value
+            else:
+                raise ConfigError(f"[reports] 没有配置项 {name} (unknown value)")
+        for name, value in dict(data.get("results", {})).items():
+            if name == "working_days":
+                if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError("配置项 results.working_days 必须是正整数")
+                values["result_working_days"] = value
+            elif name == "days_before":
+                values["result_days_before"] = _positive_ints("results", name, value)
+            elif name == "time":
+                values["result_time"] = _clock_time("results", name, value)
+            else:
+                raise ConfigError(f"[results] 没有配置项 {name} (unknown value)")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DrawTunables:
+    """[draw]: object ratios per credit-risk class (percent), the yearly cap, inspectors per
+    object, acknowledgement reminders. See bot/domain/draw.py for the rules."""
+
+    ratio_a: float = 3.0
+    ratio_b: float = 5.0
+    ratio_c: float = 20.0
+    ratio_d: float = 100.0
+    yearly_cap: int = 1  # an object is drawn at most this often a year for the same items
+    per_department: int = 1  # inspectors per object from each participating department
+    min_per_object: int = 2  # inspectors per object in all
+    ack_time: time = time(9, 0)  # unacknowledged notices are reminded at this time …
+    escalate_working_days: int = 1  # … and the liaison told this many working days later
+    scan_seconds: float = 60.0
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        return {"A": self.ratio_a, "B": self.ratio_b, "C": self.ratio_c, "D": self.ratio_d}
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> DrawTunables:
+        section = dict(data.get("draw", {}))
+        values: dict[str, Any] = {}
+        ratios = section.pop("ratios", {})
+        if not isinstance(ratios, dict):
+            raise ConfigError("配置项 draw.ratios 必须写成 {A = 3, B = 5, C = 20, D = 100}")
+        for key, value in ratios.items():
+            if key not in ("A", "B", "C", "D"):
+                raise ConfigError(f"配置项 draw.ratios 只能有 A、B、C、D，不能有 {key}")
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not 0 < value <= 100:
+                raise ConfigError(f"配置项 draw.ratios.{key} 必须是 0–100 之间的百分比")
+            values[f"ratio_{key.lower()}"] = float(value)
+        for name, value in section.items():
+            if name == "ack_time":
+                values[name] = _clock_time("draw", name, value)
+            elif name in (
+                "yearly_cap",
+                "per_department",
+                "min_per_object",
+                "escalate_working_days",
+            ):
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ConfigError(f"配置项 draw.{name} 必须是正整数")
+                values[name] = value
+            elif name == "scan_seconds":
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise ConfigError("配置项 draw.scan_seconds 必须是正数")
+                values[name] = float(value)
+            else:
+                raise ConfigError(f"[draw] 没有配置项 {name} (unknown value)")
         return cls(**values)
 
 
@@ -170,6 +321,8 @@ class Tunables:
     error_rows_shown: int = 10
     outbox: OutboxTunables = field(default_factory=OutboxTunables)
     invitations: InvitationTunables = field(default_factory=InvitationTunables)
+    reminders: ReminderTunables = field(default_factory=ReminderTunables)
+    draw: DrawTunables = field(default_factory=DrawTunables)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -189,6 +342,8 @@ class Tunables:
             **values,
             outbox=OutboxTunables.from_toml(data),
             invitations=InvitationTunables.from_toml(data),
+            reminders=ReminderTunables.from_toml(data),
+            draw=DrawTunables.from_toml(data),
         )
 
 

@@ -230,6 +230,7 @@ async def import_file(
     dry_run: bool = False,
     actor: int | None = None,
     tunables: Tunables = Tunables(),  # noqa: B008 (frozen dataclass)
+    tz: ZoneInfo = BEIJING,
 ) -> ImportReport:
     """Validate a whole file, then write all of it or nothing.
 
@@ -242,7 +243,7 @@ async def import_file(
     kind = resolved
     started = time.perf_counter()
     departments = await store.department_names(db) if kind in ("inspectors", "items") else {}
-    today = clock.now().astimezone(BEIJING).date()
+    today = clock.now().astimezone(tz).date()  # "today" for certificate expiry warnings
     prepared = await asyncio.to_thread(_prepare, kind, filename, data, departments, today, tunables)
     report = _report_from(kind, filename, dry_run, prepared, started)
     result = prepared.result

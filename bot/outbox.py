@@ -293,10 +293,13 @@ class Sender:
 
     # -- one message ----------------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, picked: OutboxRow) -> None:
+        row = picked
         try:
-            if not await store.mark_sending(self.db, row.id):
+            current = await store.mark_sending(self.db, picked.id)
+            if current is None:
                 return  # cancelled meanwhile
+            row = current  # send what the row says now, not what it said when it was picked
             try:
                 message_id, blob_file = await self._call(row)
             except TelegramError as exc:
@@ -312,8 +315,13 @@ class Sender:
                 await store.mark_sent(self.db, row.id, message_id, blob_file=blob_file)
                 self.stats.sent += 1
         except Exception:
-            # The database failed us; the row stays as it is and is looked at again later.
+            # The database failed us. Put the row back in the queue if we can, so this chat is
+            # not blocked until a restart; at worst the message goes out twice.
             log.exception("outbox bookkeeping for message %s failed", row.id)
+            try:
+                await store.mark_retry(self.db, row.id, counts=False, detail="bookkeeping failed")
+            except Exception:
+                log.exception("outbox message %s stays 'sending' until the next start", row.id)
             self._held[row.chat_id] = asyncio.get_running_loop().time() + self.tunables.poll_seconds
         finally:
             self._in_flight.pop(row.chat_id, None)

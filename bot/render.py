@@ -21,7 +21,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_BYTES = 64
 
-_BUTTON_RE = re.compile(r"\[(?P<label>[^\]]+)\]\((?P<target>[^)\s]+)\)")
+# Non-greedy label up to the first "](": names such as "养老机构[民办]" keep their brackets.
+_BUTTON_RE = re.compile(r"\[(?P<label>.+?)\]\((?P<target>[^)\s]+)\)")
 _TAG_RE = re.compile(r"<[^>]*>")
 
 

@@ -148,3 +148,35 @@ def test_invitation_tunables_from_toml() -> None:
     ):
         with pytest.raises(ConfigError):
             InvitationTunables.from_toml(bad)
+
+
+def test_a_late_change_is_too_late_even_if_it_looks_the_same() -> None:
+    deadline = at(2026, 12, 2, 18)
+    after = at(2026, 12, 2, 18, 1)
+    ok = rules.answer_refusal
+    for answer in (Answer.JOINED, Answer.DECLINED):
+        assert ok(TaskState.INVITING, deadline, after, answer, answer) is AnswerRefusal.TOO_LATE
+    assert (
+        ok(TaskState.INVITING, deadline, after, Answer.PENDING, Answer.JOINED) is None
+    )  # a first answer may still come late
+
+
+def test_quiet_hours_within_one_day_and_across_midnight() -> None:
+    night = QuietHours(time(21), time(8))
+    assert night.is_quiet(at(2026, 12, 2, 21)) and night.is_quiet(at(2026, 12, 3, 7, 59))
+    assert not night.is_quiet(at(2026, 12, 2, 8)) and not night.is_quiet(at(2026, 12, 2, 20))
+    early = QuietHours(time(0), time(6))  # does not wrap
+    assert early.adjust(at(2026, 12, 2, 3)) == at(2026, 12, 2, 6)
+    assert early.adjust(at(2026, 12, 2, 22)) == at(2026, 12, 2, 22)
+    assert early.adjust(at(2026, 12, 2, 12)) == at(2026, 12, 2, 12)
+    assert not early.is_quiet(at(2026, 12, 2, 23, 59))
+    assert rules.escalation_time(at(2026, 12, 2, 18), early) == at(2026, 12, 2, 18)
+
+
+def test_a_quiet_window_of_no_length_is_refused() -> None:
+    from bot.config import ConfigError, InvitationTunables
+
+    with pytest.raises(ConfigError):
+        InvitationTunables.from_toml({"invitations": {"quiet_start": "08:00"}})
+    with pytest.raises(ConfigError):
+        InvitationTunables.from_toml({"invitations": {"quiet_start": "6:00", "quiet_end": "06:00"}})

@@ -173,3 +173,17 @@ def test_cli_token_errors(tmp_path: Path) -> None:
     assert (
         bad.returncode == 2 and "malformed" in bad.stderr and "secret-but-wrong" not in bad.stderr
     )
+
+
+async def test_captions_that_follow_the_template_instructions_import(bot: Harness) -> None:
+    """The template caption tells admins to write the label (检查对象, 执法检查人员, 抽查事项)."""
+    h = bot
+    await h.import_csv("departments", DEPARTMENTS)
+    data = objects_csv(f"{GOOD_A},甲,养老机构,A")
+    [_, report] = await h.upload(ADMIN_ID, "o.csv", data.encode(), "检查对象", expect=2)
+    assert "新增 1" in report.text and "试导入" not in report.text
+    assert await count(h, "objects") == 1
+    data = objects_csv(f"{GOOD_B},乙,养老机构,A")
+    [_, report] = await h.upload(ADMIN_ID, "o.csv", data.encode(), "检查对象试导入", expect=2)
+    assert "试导入" in report.text and "新增 1" in report.text
+    assert await count(h, "objects") == 1

@@ -21,6 +21,8 @@ def test_keyboard_block_and_escaping() -> None:
     assert rows[0][0].text == "A & B" and rows[0][0].data == "x:1"
     assert rows[0][1].url == "https://t.me/x"
     assert rows[1][0].data == "y"
+    rows = parse_keyboard("[养老机构[民办]](tk:1) [A](tk:2)")
+    assert [(b.text, b.data) for b in rows[0]] == [("养老机构[民办]", "tk:1"), ("A", "tk:2")]
     with pytest.raises(ValueError, match="1-64 bytes"):
         parse_keyboard("[x](" + "a" * 65 + ")")
 

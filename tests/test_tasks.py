@@ -335,9 +335,27 @@ async def test_join_decline_double_press_and_change(api: FakeBotApi, tmp_path: P
         assert "已答复：县市场监管局参加联合检查 #1，派出 2 名检查人员" in current(api, pick).text
         text = await wait_edit(api, card, lambda t: "✅ 县市场监管局" in t)
         assert "✅ 县市场监管局：参加（2 名检查人员，1 个事项）" in text
-        # pressing 参加 again changes nothing
+        # pressing 参加 again reopens the join card with the current choices; finishing it
+        # unchanged is a no-op (no audit row, no card edit), another count is a change
+        await settle(app)
         edits = current(api, card).edit_count
-        assert "无需重复" in await scjg.press(card, "参加")
+        assert "私聊" in await scjg.press(card, "参加", new=1)
+        again = scjg.last()
+        assert "✅ 食品安全" in again.button_texts
+        await scjg.press(again, "下一步", edit=True)
+        assert "目前答复的是 2 名" in current(api, again).text
+        await scjg.press(again, "2", edit=True)
+        assert "无需重复" in current(api, again).text
+        await settle(app)
+        assert current(api, card).edit_count == edits
+        assert [o for _, o, _ in await audit(app, "task.answer")] == ["ok"]
+        await scjg.press(card, "参加", new=1)
+        again = scjg.last()
+        await scjg.press(again, "下一步", edit=True)
+        [changed] = await scjg.say("3")
+        assert "派出 3 名检查人员" in changed.text
+        await wait_edit(api, card, lambda t: "参加（3 名检查人员，1 个事项）" in t)
+        edits = current(api, card).edit_count
         # 不参加 from the private invitation, with a reason typed next
         invitation = await private_invitation(api, WJW)
         await wjw.press(invitation, "不参加", new=1)
@@ -353,7 +371,7 @@ async def test_join_decline_double_press_and_change(api: FakeBotApi, tmp_path: P
         text = await wait_edit(api, card, lambda t: "❌ 县市场监管局" in t)
         assert "不参加（临时有专项任务）" in text
         answers = [d for _, outcome, d in await audit(app, "task.answer") if outcome == "ok"]
-        assert len(answers) == 3 and '"before": "joined"' in answers[-1]
+        assert len(answers) == 4 and '"before": "joined"' in answers[-1]
 
 
 async def test_presses_by_outsiders_change_nothing(api: FakeBotApi, tmp_path: Path) -> None:
@@ -554,8 +572,13 @@ async def test_the_lead_cancels_and_everyone_is_told(api: FakeBotApi, tmp_path: 
         assert "没有找到" in hidden.text
         await lead.press(detail, "取消任务", new=1)
         assert "请回复取消的原因" in lead.last().text
-        [done] = await lead.say("上级部署调整，改为下季度")
-        assert "已取消" in done.text
+        [confirm] = await lead.say("上级部署调整，改为下季度")
+        assert "取消原因：上级部署调整，改为下季度" in confirm.text
+        assert confirm.button_texts == ["确认取消", "放弃"]
+        row = await db_of(app).fetchone("SELECT state FROM tasks")
+        assert row is not None and row[0] == "inviting"  # nothing before the confirmation
+        await lead.press(confirm, "确认取消", edit=True)
+        assert "已取消" in current(api, confirm).text and current(api, confirm).buttons == []
         text = await wait_edit(api, card, lambda t: "已取消" in t)
         assert "上级部署调整" in text and current(api, card).buttons == []
         for uid in (SCJG, WJW):
@@ -608,3 +631,241 @@ async def test_a_year_without_calendar_data_is_reported_once(
             m for m in api.chat_messages(ADMIN_ID) if "2027 年的法定节假日数据缺失" in m.text
         ]
         assert len(notices) == 1 and "[calendar]" in notices[0].text
+
+
+# -- review fixes: forgotten flows, crafted buttons, catch-up, limits ---------------------------
+
+
+async def crafted(app: Any, api: FakeBotApi, uid: int, data: str) -> SentMessage:
+    """A message carrying a button with `data` the bot never offered (a crafted press)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    before = api.sent_total(uid)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
+    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
+    await api.wait_for_messages(uid, before + 1)
+    return api.chat_messages(uid)[-1]
+
+
+async def flow_id(app: Any, uid: int) -> int:
+    row = await db_of(app).fetchone("SELECT id FROM task_flows WHERE tg_user_id = ?", (uid,))
+    assert row is not None
+    return int(row[0])
+
+
+async def waiting(app: Any, uid: int) -> None:
+    """Until the person's flow waits for input (its prompt was delivered, then it was moved on
+    from "held"): only then may a test move the clock."""
+
+    async def released() -> bool:
+        rows = await db_of(app).fetchall("SELECT step FROM task_flows WHERE tg_user_id = ?", (uid,))
+        return bool(rows) and all(r[0] != feature.HELD for r in rows)
+
+    await until(released)
+
+
+async def test_a_forgotten_cancel_prompt_does_not_take_the_broadcast_text(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        admin = Person(api, ADMIN_ID)
+        [detail] = await admin.say("/task 1")
+        await admin.press(detail, "取消任务", new=1)
+        assert "请回复取消的原因" in admin.last().text
+        await waiting(app, ADMIN_ID)
+        # later: /broadcast (a command drops the waiting prompt), then the content
+        [card] = await admin.say("/broadcast")
+        await admin.press(card, "全部部门联络员", edit=True)
+        await admin.say("周五前提交季度报告", expect=2)
+        row = await db_of(app).fetchone("SELECT state, cancel_reason FROM tasks")
+        assert row is not None and tuple(row) == ("inviting", None)
+        draft = await db_of(app).fetchone("SELECT text_html FROM broadcasts")
+        assert draft is not None and draft[0] == "周五前提交季度报告"
+        assert await db_of(app).fetchall("SELECT id FROM task_flows") == []
+
+
+async def test_a_broadcast_waiting_for_content_gets_the_text_before_a_task_prompt(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        admin = Person(api, ADMIN_ID)
+        [card] = await admin.say("/broadcast")
+        await admin.press(card, "全部部门联络员", edit=True)
+        [detail] = await admin.say("/task 1")
+        await admin.press(detail, "取消任务", new=1)  # no command in between: the prompt waits
+        await waiting(app, ADMIN_ID)
+        await admin.say("周五前提交季度报告", expect=2)
+        row = await db_of(app).fetchone("SELECT state FROM tasks")
+        assert row is not None and row[0] == "inviting"
+        draft = await db_of(app).fetchone("SELECT text_html FROM broadcasts")
+        assert draft is not None and draft[0] == "周五前提交季度报告"
+
+
+async def test_prompts_waiting_for_input_expire_and_commands_drop_them(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        wjw = Person(api, WJW)
+        # a forgotten 不参加 prompt: 31 minutes later the text is not a reason any more
+        await wjw.press(await private_invitation(api, WJW), "不参加", new=1)
+        await waiting(app, WJW)
+        set_now(MONDAY_10 + timedelta(minutes=31))
+        [answer] = await wjw.say("明天开会吗")
+        assert "已答复" not in answer.text
+        # a command in between drops the prompt too
+        await wjw.press(await private_invitation(api, WJW), "不参加", new=1)
+        await wjw.say("/tasks")
+        [answer] = await wjw.say("明天开会吗")
+        assert "已答复" not in answer.text
+        rows = await db_of(app).fetchall("SELECT answer FROM task_invitations ORDER BY 1")
+        assert [r[0] for r in rows] == ["pending", "pending"]
+        # an abandoned /newtask waiting for the industry
+        lead = Person(api, LEAD)
+        await lead.say("/newtask")
+        await waiting(app, LEAD)
+        set_now(MONDAY_10 + timedelta(minutes=70))
+        [answer] = await lead.say("KTV")
+        assert "第三步" not in answer.text
+        assert await db_of(app).fetchall("SELECT id FROM task_flows") == []
+
+
+async def test_a_prompt_that_could_not_be_delivered_leaves_no_flow(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        card = await confirmed_proposal(api)
+        await settle(app)
+        api.block_bot(WJW)  # blocked the bot after the invitation
+        assert "私聊" in await Person(api, WJW).press(card, "不参加")
+        assert await db_of(app).fetchall("SELECT id FROM task_flows") == []
+
+
+async def test_join_instead_only_for_a_task_the_summary_offers(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)  # task #1: 养老机构, led by 民政局
+        jyj = Person(api, JYJ)
+        await jyj.say("/newtask")  # still at the first step
+        pressed = await crafted(app, api, JYJ, f"nt:{await flow_id(app, JYJ)}:jx:1")
+        assert "已过期" in await jyj.press(pressed, "crafted")
+        # a summary for another industry offers nothing either
+        await propose(api, user_id=JYJ, partners=("县卫健委",), industry="网吧", item=None)
+        pressed = await crafted(app, api, JYJ, f"nt:{await flow_id(app, JYJ)}:jx:1")
+        assert "已过期" in await jyj.press(pressed, "crafted")
+        rows = await db_of(app).fetchall("SELECT department_code FROM task_invitations")
+        assert "JYJ" not in {r[0] for r in rows}
+        refused = [r for r in await audit(app, "task.invite_added") if r[1] == "refused"]
+        assert len(refused) == 2 and all(actor == JYJ for actor, _, _ in refused)
+
+
+async def test_a_count_outside_1_to_50_from_a_button_is_refused(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        wjw = Person(api, WJW)
+        await wjw.press(await private_invitation(api, WJW), "参加", new=1)
+        await wjw.press(wjw.last(), "下一步", edit=True)
+        flow = await flow_id(app, WJW)
+        for count in ("0", "99999"):
+            pressed = await crafted(app, api, WJW, f"tf:{flow}:n:{count}")
+            assert "已失效" in await wjw.press(pressed, "crafted")
+        row = await db_of(app).fetchone(
+            "SELECT answer, inspectors FROM task_invitations WHERE department_code = 'WJW'"
+        )
+        assert row is not None and tuple(row) == ("pending", None)
+
+
+async def test_one_bad_task_does_not_stop_the_others_reminders(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        summary = await propose(api, partners=("县卫健委",), industry="网吧", item=None)
+        await Person(api, LEAD).press(summary, "确认发出", edit=True)
+        await settle(app)
+        await db_of(app).execute("UPDATE tasks SET lead_items = 'not json' WHERE id = 1")
+        set_now(beijing(1, 9, 0))
+        await feature.run_due(app)
+        rows = await db_of(app).fetchall(
+            "SELECT DISTINCT task_id FROM task_reminders ORDER BY task_id"
+        )
+        assert [r[0] for r in rows] == [2]
+
+
+async def test_catching_up_in_the_quiet_hours_waits_until_morning(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await confirmed_proposal(api)
+        await settle(app)
+        set_now(beijing(1, 23, 0))  # a restart on Tuesday at 23:00: the 09:00 slot is missed
+        await feature.run_due(app)
+        rows = await db_of(app).fetchall(
+            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:rem:%'"
+        )
+        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(2, 8, 0))}
+        set_now(beijing(2, 23, 30))  # and again after the deadline: the escalation waits too
+        await feature.run_due(app)
+        rows = await db_of(app).fetchall(
+            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:esc:%'"
+        )
+        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(3, 8, 0))}
+
+
+async def test_long_department_codes_and_codes_with_colons_can_answer(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        code = "COUNTY:" + "X" * 60
+        await add_department(db, code, "县超长编码局")
+        open_chat(api, 3010, "超长联络员")
+        await add_person(db, 3010, "超长联络员", liaison_of=code)
+        summary = await propose(api, partners=("县超长编码局",))
+        await Person(api, LEAD).press(summary, "确认发出", edit=True)
+        long = Person(api, 3010)
+        invitation = await private_invitation(api, 3010)
+        assert all(len(d.encode()) <= 64 for row in invitation.buttons for _, d in row)
+        await long.press(invitation, "参加", new=1)
+        [answered] = await long.say("2")  # no items of its own: straight to the count
+        assert "县超长编码局参加联合检查 #1，派出 2 名检查人员" in answered.text
+        [detail] = await long.say("/task 1")
+        assert "县超长编码局：参加" in detail.button_texts
+
+
+async def test_many_departments_are_paged_not_hidden(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        for i in range(65):
+            await add_department(db, f"Z{i:02}", f"县第{i:02}号部门")
+        admin = Person(api, ADMIN_ID)
+        [card] = await admin.say("/newtask")
+        await admin.press(card, "养老机构", edit=True)
+        lead_step = current(api, card)
+        assert "第二步" in lead_step.text and "还有 9 项未列出" in lead_step.text
+        assert len(lead_step.button_texts) == 60 + 2  # 下一页, 放弃
+        await admin.press(card, "下一页", edit=True)
+        assert "第 2/2 页" in current(api, card).text
+        await admin.press(card, "县第64号部门", edit=True)
+        assert "牵头部门：县第64号部门" in current(api, card).text
+
+
+async def test_no_telegram_call_inside_the_newtask_transaction(
+    api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bot(task_settings(api, tmp_path / "b.sqlite3")) as app:
+        seen: list[bool] = []
+        real = feature.reply
+
+        async def watched(update: Any, context: Any, template: str, /, **ctx: Any) -> Any:
+            seen.append(db_of(app).conn.in_transaction)
+            return await real(update, context, template, **ctx)
+
+        monkeypatch.setattr(feature, "reply", watched)
+        [answer] = await Person(api, ADMIN_ID).say("/newtask")  # no departments yet
+        assert "还没有部门名录" in answer.text and seen == [False]

@@ -81,10 +81,10 @@ def answer_refusal(
     """
     if state is not TaskState.INVITING:
         return AnswerRefusal.CLOSED
+    if current is not Answer.PENDING and now >= deadline:  # before SAME: a late change is late
+        return AnswerRefusal.TOO_LATE
     if current is new:
         return AnswerRefusal.SAME
-    if current is not Answer.PENDING and now >= deadline:
-        return AnswerRefusal.TOO_LATE
     return None
 
 
@@ -206,20 +206,30 @@ def extend_deadline(
 
 @dataclass(frozen=True)
 class QuietHours:
-    """Nothing goes out before `end` or after `start` (Beijing time); it waits until `end`."""
+    """Nothing goes out from `start` until `end` (Beijing time); it waits until `end`.
+
+    The window may wrap midnight (21:00–08:00) or not (00:00–06:00). `start == end` would be
+    ambiguous: the configuration refuses it, and here it means no quiet hours at all.
+    """
 
     start: time = time(21, 0)
     end: time = time(8, 0)
 
-    def adjust(self, moment: datetime) -> datetime:
+    def is_quiet(self, moment: datetime) -> bool:
         local = moment.timetz().replace(tzinfo=None)
-        if local < self.end:
-            return datetime.combine(moment.date(), self.end, tzinfo=moment.tzinfo)
-        if local > self.start:
-            return datetime.combine(
-                moment.date() + timedelta(days=1), self.end, tzinfo=moment.tzinfo
-            )
-        return moment
+        if self.start == self.end:
+            return False
+        if self.start < self.end:  # within one day
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # across midnight
+
+    def adjust(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls in."""
+        if not self.is_quiet(moment):
+            return moment
+        local = moment.timetz().replace(tzinfo=None)
+        day = moment.date() if local < self.end else moment.date() + timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=moment.tzinfo)
 
 
 def reminder_slots(

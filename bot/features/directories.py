@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 KINDS = ("departments", "inspectors", "objects", "items")
 SUPPORTED = (".xlsx", ".csv")
-DRY_RUN_WORDS = ("试导入", "预检", "检查", "dry")
+# Caption words that ask for a check without writing. Not "检查": it begins 检查对象 / 检查事项.
+DRY_RUN_WORDS = ("试导入", "预检", "dry-run", "dry")
 
 
 @command("directories")
@@ -109,8 +110,10 @@ async def document_received(update: Update, context: Context) -> None:
             limit_mb=limit_mb,
         )
         return
-    caption = message.caption or ""
-    dry_run = any(word in caption.lower() for word in DRY_RUN_WORDS)
+    caption = (message.caption or "").lower()
+    dry_run = any(word in caption for word in DRY_RUN_WORDS)
+    for word in DRY_RUN_WORDS:
+        caption = caption.replace(word, " ")
     kind = _kind_from_caption(caption)
     if kind is None:
         async with svc.db.transaction() as conn:
@@ -209,6 +212,7 @@ async def _download_and_import(
         dry_run=dry_run,
         actor=identity.tg_user_id,
         tunables=svc.settings.tunables,
+        tz=svc.settings.tz,
     )
 
 

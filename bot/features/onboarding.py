@@ -59,6 +59,11 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
         await _greet(update, context, identity)
         return
     code = args[0]
+    if code.startswith("v_"):  # an enterprise's verification link (扫码入企), see results.py
+        from bot.features import results as results_feature
+
+        await results_feature.verify_start(update, context, code[2:])
+        return
     svc = services(context)
     invite = await invites.get(svc.db, code) if invite_rules.looks_like_code(code) else None
     state = invite_rules.state_of(invite, clock.now())
@@ -142,6 +147,11 @@ async def me(update: Update, context: Context, identity: Identity) -> None:
     )
 
 
+async def result_categories(svc: Services) -> list[tuple[int, str]]:
+    rows = await svc.db.fetchall("SELECT code, label FROM result_categories ORDER BY sort, code")
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
 @command("help")
 async def help_command(update: Update, context: Context, identity: Identity) -> None:
     svc = services(context)
@@ -157,6 +167,7 @@ async def help_command(update: Update, context: Context, identity: Identity) -> 
         commands=listed,
         where=where.value,
         roles=sorted(r.value for r in identity.roles),
+        result_categories=await result_categories(svc),
     )
 
 

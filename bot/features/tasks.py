@@ -9,17 +9,20 @@ so a restart loses nothing and buttons keep working days later. Callback data:
     tf:<flow>:<action>[:<arg>]        a liaison's join card (items, inspector count)
 
 Typed input (industry, dates, notes, reasons, counts) is taken by a handler in group -2, before
-the broadcast's (-1), only while a flow waits for it. Messages the bot sends on its own
-(invitations, card edits, reminders, escalations, notices) go through the outbox in the same
-transaction as the change. `run_due(app)` sends due reminders and escalations; a JobQueue job
-runs it every `scan_seconds` and at start-up.
+the broadcast's (-1), only while a flow waits for it: not after INPUT_TTL, not once another
+command was sent, and never while a broadcast draft of the person waits for its content.
+Messages the bot sends on its own (invitations, card edits, reminders, escalations, notices) go
+through the outbox in the same transaction as the change (in the quiet hours they wait for
+their end). `run_due(app)` sends due reminders and escalations; a JobQueue job runs it every
+`scan_seconds` and at start-up.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +38,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import clock
+from bot import clock, workcal
 from bot.config import InvitationTunables
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
@@ -44,7 +47,7 @@ from bot.domain.workdays import WorkCalendar
 from bot.features.common import Context, button, command, identify, markup, reply, send
 from bot.render import MAX_CALLBACK_BYTES, Rendered
 from bot.services import Services, services
-from bot.store import audit, outbox
+from bot.store import audit, broadcasts, outbox
 from bot.store import tasks as store
 from bot.store.tasks import Conn, Flow, Task
 
@@ -52,20 +55,20 @@ log = logging.getLogger(__name__)
 
 PROPOSE_TEXT_STEPS = ("industry", "window", "deadline", "notes")
 ANSWER_TEXT_STEPS = ("reason", "count")
+TEXT_STEPS = (*PROPOSE_TEXT_STEPS, *ANSWER_TEXT_STEPS)
+# A flow waiting for typed input that long without a word has been forgotten: the next message
+# is probably about something else, so the flow expires (and any command drops it at once).
+INPUT_TTL = timedelta(minutes=30)
+HELD = "held"  # a flow whose prompt is being sent: it takes no typed input yet
 MAX_INDUSTRIES = 16
-MAX_OPTIONS = 60  # item buttons shown (Telegram allows 100 buttons)
+MAX_OPTIONS = 60  # buttons per page of items, departments (Telegram allows 100 buttons)
 MAX_TEXT = 500  # a reason or a note
 MAX_INSPECTORS = 50
 
 
-@functools.lru_cache(maxsize=4)
-def _calendar_for(holidays: tuple[date, ...], workdays: tuple[date, ...]) -> WorkCalendar:
-    return WorkCalendar(holidays, workdays)
-
-
 def work_calendar(svc: Services) -> WorkCalendar:
-    t = svc.settings.tunables.invitations
-    return _calendar_for(t.holidays, t.workdays)
+    # The bot's one calendar (chinese-calendar, [calendar] in the TOML file, /holiday days).
+    return workcal.calendar(svc)
 
 
 def _tunables(svc: Services) -> InvitationTunables:
@@ -83,6 +86,33 @@ def _quiet(svc: Services) -> QuietHours:
 
 def _fits(data: str) -> bool:
     return len(data.encode()) <= MAX_CALLBACK_BYTES
+
+
+def _ref(prefix: str, code: str) -> str:
+    """`code` in callback data after `prefix`; a code too long for Telegram's 64 bytes (or one
+    starting with "~") becomes "~" and a short hash, resolved by `_resolve`."""
+    if _fits(prefix + code) and not code.startswith("~"):
+        return code
+    return _hashed(code)
+
+
+def _hashed(code: str) -> str:
+    return "~" + hashlib.blake2s(code.encode(), digest_size=6).hexdigest()
+
+
+def _resolve(arg: str, codes: Iterable[str]) -> str | None:
+    """The code among `codes` that `arg` (from `_ref`) stands for."""
+    found = list(codes)
+    if arg in found:
+        return arg
+    return next((c for c in found if arg.startswith("~") and _hashed(c) == arg), None)
+
+
+def _page(options: Sequence[Any], page: int) -> tuple[list[Any], int, int]:
+    """One page of `options` (MAX_OPTIONS each): the page's options, the page, the pages."""
+    pages = max(1, -(-len(options) // MAX_OPTIONS))
+    page = page % pages
+    return list(options[page * MAX_OPTIONS : (page + 1) * MAX_OPTIONS]), page, pages
 
 
 def _is_lead(identity: Identity, task: Task) -> bool:
@@ -121,6 +151,7 @@ async def _view(conn: Conn, svc: Services, task: Task) -> dict[str, Any]:
         names=await store.department_names(conn),
         item_names=await store.item_names(conn, codes),
         tz=svc.settings.tz,
+        ref=_ref,
     )
 
 
@@ -148,6 +179,7 @@ async def _invite(
     kind: str,
     key: str,
     skip: Iterable[int] = (),
+    not_before: datetime | None = None,
 ) -> list[str]:
     """Queue a private invitation (with the answer buttons) to each liaison of `departments`;
     returns the departments without any liaison."""
@@ -162,42 +194,37 @@ async def _invite(
             if uid in skipped:
                 continue
             outbox_id = await outbox.enqueue(
-                conn, uid, rendered, dedup_key=f"task:{task.id}:{key}:{code}:{uid}"
+                conn,
+                uid,
+                rendered,
+                dedup_key=f"task:{task.id}:{key}:{code}:{uid}",
+                not_before=not_before,
             )
             await store.add_private_message(conn, task.id, outbox_id, code)
     return [code for code, users in found.items() if not users]
 
 
 async def _notify(
-    conn: Conn, svc: Services, task: Task, users: Iterable[int], key: str, **extra: Any
+    conn: Conn,
+    svc: Services,
+    task: Task,
+    users: Iterable[int],
+    key: str,
+    *,
+    not_before: datetime | None = None,
+    **extra: Any,
 ) -> None:
     view = await _view(conn, svc, task)
     rendered = svc.renderer.message("tasks/notice.j2", **view, **extra)
     for uid in sorted(set(users)):
-        await outbox.enqueue(conn, uid, rendered, dedup_key=f"task:{task.id}:{key}:{uid}")
+        await outbox.enqueue(
+            conn, uid, rendered, dedup_key=f"task:{task.id}:{key}:{uid}", not_before=not_before
+        )
 
 
 async def _note_calendar_gaps(conn: Conn, svc: Services, days: Iterable[date]) -> None:
-    """A year the PRC calendar has no data for: tell the administrators, once."""
-    cal = work_calendar(svc)
-    t = _tunables(svc)
-    for year in cal.years_without_data(days):
-        if not await store.note_calendar_gap(conn, year):
-            continue
-        configured = len([d for d in (*t.holidays, *t.workdays) if d.year == year])
-        rendered = svc.renderer.message(
-            "tasks/notice.j2", kind="calendar_gap", year=year, configured=configured
-        )
-        for uid in await store.admins(conn, svc.settings.admins):
-            await outbox.enqueue(conn, uid, rendered, dedup_key=f"calendar-gap:{year}:{uid}")
-        await audit.record(
-            conn,
-            actor=None,
-            action="calendar.gap",
-            entity="year",
-            entity_id=year,
-            detail={"configured_days": configured},
-        )
+    """A year the PRC calendar has no data for: tell the administrators, once (bot.workcal)."""
+    await workcal.note_gaps(conn, svc, days)
 
 
 # -- /newtask: the proposal flow -------------------------------------------------------------------
@@ -214,41 +241,63 @@ async def newtask_command(update: Update, context: Context, identity: Identity) 
             else list(names)
         )
         options = [code for code in options if code in names]
-        if not options:
-            problem = "no_departments" if identity.is_admin else "no_department"
-            await reply(update, context, "tasks/usage.j2", problem=problem, given="")
-            return
-        industries = await store.industries(conn, MAX_INDUSTRIES)
-        data: dict[str, Any] = {
-            "industries": industries,
-            "lead_options": options,
-            "lead": options[0] if len(options) == 1 else None,
-            "items": [],
-            "partners": [],
-        }
-        flow = await store.start_flow(
-            conn, identity.tg_user_id, "propose", "propose", "industry", data=data
-        )
-        card = await _propose_card(conn, svc, flow)
+        card: Rendered | None = None
+        if options:
+            industries = await store.industries(conn, MAX_INDUSTRIES)
+            data: dict[str, Any] = {
+                "industries": industries,
+                "lead_options": options,
+                "lead": options[0] if len(options) == 1 else None,
+                "items": [],
+                "partners": [],
+            }
+            flow = await store.start_flow(
+                conn, identity.tg_user_id, "propose", "propose", HELD, data=data
+            )
+            card = await _propose_card(conn, svc, replace(flow, step="industry"))
+    if card is None:  # no Telegram call inside the transaction
+        problem = "no_departments" if identity.is_admin else "no_department"
+        await reply(update, context, "tasks/usage.j2", problem=problem, given="")
+        return
     chat = update.effective_chat
     assert chat is not None
-    await send(context, chat.id, card)
+    await _deliver(context, chat.id, card, flow, "industry")
+
+
+async def _deliver(
+    context: Context, chat_id: int, rendered: Rendered, flow: Flow, step: str
+) -> bool:
+    """Send a flow's prompt, then let the flow (created at step HELD) wait at `step`; if the
+    prompt could not be delivered, drop the flow: nobody is waiting for it."""
+    db = services(context).db
+    try:
+        await send(context, chat_id, rendered)
+    except TelegramError as exc:  # never opened the bot, blocked it, or Telegram failed
+        log.info("flow %s prompt not delivered to %s: %s", flow.id, chat_id, exc)
+        async with db.transaction() as conn:
+            await store.drop_flow(conn, flow.id)
+        return False
+    async with db.transaction() as conn:
+        await store.release_flow(conn, flow.id, HELD, step)
+    return True
 
 
 async def _propose_card(conn: Conn, svc: Services, flow: Flow) -> Rendered:
     d = flow.data
     names = await store.department_names(conn)
-    options: list[Any] = []
-    if flow.step == "items" and d.get("lead"):
-        options = [
-            (code, name)
+    everything: list[Any] = []
+    if flow.step == "lead":
+        everything = list(d.get("lead_options", []))
+    elif flow.step == "items" and d.get("lead"):
+        everything = [
+            (code, name, _ref(f"nt:{flow.id}:it:", code))
             for code, name in await store.items_of(conn, d["lead"])
-            if _fits(f"nt:{flow.id}:it:{code}")
-        ][:MAX_OPTIONS]
+        ]
     elif flow.step == "partners":
-        options = [
-            code for code in names if code != d.get("lead") and _fits(f"nt:{flow.id}:p:{code}")
-        ][:MAX_OPTIONS]
+        everything = [
+            (code, _ref(f"nt:{flow.id}:p:", code)) for code in names if code != d.get("lead")
+        ]
+    options, page, pages = _page(everything, int(d.get("page", 0)))
     now = _local_now(svc)
     t = _tunables(svc)
     default = rules.default_deadline(now, work_calendar(svc), t.reply_working_days, t.deadline_time)
@@ -274,6 +323,10 @@ async def _propose_card(conn: Conn, svc: Services, flow: Flow) -> Rendered:
         item_names=await store.item_names(conn, d.get("items", [])),
         industries=d.get("industries", []),
         options=options,
+        offset=page * MAX_OPTIONS,
+        page=page,
+        pages=pages,
+        total=len(everything),
         example=_window_example(now.date()),
         default=default,
         default_ok=start is None or rules.check_deadline(default, now, start) is None,
@@ -294,6 +347,8 @@ async def _advance(conn: Conn, flow: Flow, step: str, **changes: Any) -> Flow | 
     data.update(changes)
     if step == "lead" and data.get("lead"):
         step = "items"  # a single department: nothing to pick
+    if step != flow.step:
+        data["page"] = 0
     return await store.update_flow(conn, flow.id, step, data)
 
 
@@ -343,23 +398,30 @@ async def _propose_action(conn: Conn, flow: Flow, action: str, arg: str) -> Flow
     d = flow.data
     if action == "ind" and arg.isdigit() and int(arg) < len(d.get("industries", [])):
         return await _advance(conn, flow, "lead", industry=d["industries"][int(arg)])
-    if action == "lead" and arg in d.get("lead_options", []) and flow.step == "lead":
+    options = list(d.get("lead_options", []))
+    if action == "lead" and arg in options and flow.step == "lead":  # cards from before "ld"
         return await _advance(conn, flow, "items", lead=arg, items=[])
+    if action == "ld" and arg.isdigit() and int(arg) < len(options) and flow.step == "lead":
+        return await _advance(conn, flow, "items", lead=options[int(arg)], items=[])
+    if action == "pg" and flow.step in ("lead", "items", "partners"):
+        return await _advance(conn, flow, flow.step, page=int(d.get("page", 0)) + 1)
     if action == "it" and flow.step == "items":
         items = list(d.get("items", []))
-        if arg in items:
-            items.remove(arg)
-        elif arg in dict(await store.items_of(conn, d["lead"])):
-            items.append(arg)
+        code = _resolve(arg, [*items, *dict(await store.items_of(conn, d["lead"]))])
+        if code in items:
+            items.remove(code)
+        elif code is not None:
+            items.append(code)
         return await _advance(conn, flow, "items", items=items)
     if action == "itd" and flow.step == "items":
         return await _advance(conn, flow, "partners")
     if action == "p" and flow.step == "partners":
         partners = list(d.get("partners", []))
-        if arg in partners:
-            partners.remove(arg)
-        elif arg != d.get("lead") and arg in await store.department_names(conn):
-            partners.append(arg)
+        code = _resolve(arg, [*partners, *await store.department_names(conn)])
+        if code in partners:
+            partners.remove(code)
+        elif code is not None and code != d.get("lead"):
+            partners.append(code)
         return await _advance(conn, flow, "partners", partners=partners)
     if action == "pd" and flow.step == "partners":
         return await _advance(conn, flow, "window" if d.get("partners") else "partners")
@@ -541,10 +603,26 @@ async def _join_instead(
     async with svc.db.transaction() as conn:
         flow = await store.flow(conn, flow_id)
         task = await store.load(conn, task_id)
-        if flow is None or flow.tg_user_id != identity.tg_user_id or task is None:
+        if (
+            flow is None
+            or flow.tg_user_id != identity.tg_user_id
+            or flow.family != "propose"
+            or task is None
+        ):
             result = "gone"
         elif task.state is not TaskState.INVITING:
             result = "closed"
+        elif not await _may_join_instead(conn, flow, task):
+            result = "stale"  # not offered on this summary: a crafted or outdated button
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="task.invite_added",
+                entity="task",
+                entity_id=task.id,
+                outcome="refused",
+                detail={"reason": "not_offered", "flow": flow.id, "step": flow.step},
+            )
         else:
             department = flow.data["lead"]
             await store.drop_flow(conn, flow.id)
@@ -599,6 +677,21 @@ async def _join_instead(
         await update.callback_query.answer()
 
 
+async def _may_join_instead(conn: Conn, flow: Flow, task: Task) -> bool:
+    """Only from the summary, and only a task the summary offers (recomputed now)."""
+    d = flow.data
+    if flow.step != "summary" or not d.get("lead") or not d.get("start") or not d.get("end"):
+        return False
+    offered = rules.overlapping(
+        d.get("industry", ""),
+        d["lead"],
+        date.fromisoformat(d["start"]),
+        date.fromisoformat(d["end"]),
+        await store.open_summaries(conn),
+    )
+    return any(o.id == task.id and o.state is TaskState.INVITING for o in offered)
+
+
 # -- answering: 参加 / 不参加 --------------------------------------------------------------------
 
 
@@ -608,11 +701,13 @@ async def task_button(update: Update, context: Context, identity: Identity) -> N
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
-    parts = query.data.split(":")
+    parts = query.data.split(":", 3)  # a department code may contain ":"
     if len(parts) < 3 or not parts[1].isdigit():
         await query.answer()
         return
-    task_id, action, args = int(parts[1]), parts[2], parts[3:]
+    task_id, action = int(parts[1]), parts[2]
+    rest = parts[3] if len(parts) > 3 else ""
+    args = rest.split(":") if rest else []
     async with svc.db.transaction() as conn:
         task = await store.load(conn, task_id)
     if task is None:
@@ -620,7 +715,10 @@ async def task_button(update: Update, context: Context, identity: Identity) -> N
         return
     if action in ("join", "decl"):
         answer = Answer.JOINED if action == "join" else Answer.DECLINED
-        await _answer_pressed(update, context, identity, task, answer, args[0] if args else None)
+        department = _resolve(rest, (i.department_code for i in task.invitations)) if rest else None
+        if rest and department is None:
+            department = rest  # not invited: refused below like any outsider
+        await _answer_pressed(update, context, identity, task, answer, department)
     elif action in ("ext", "go", "cx"):
         if not _is_lead(identity, task):
             await _refuse(context, identity, task, f"task.{action}", "not_lead")
@@ -680,6 +778,7 @@ async def _answer_pressed(
             departments=mine,
             names=names,
             action="join" if answer is Answer.JOINED else "decl",
+            ref=_ref,
         )
         if not await _send_private(update, context, identity, rendered):
             return
@@ -689,16 +788,27 @@ async def _answer_pressed(
 
 
 async def _send_private(
-    update: Update, context: Context, identity: Identity, rendered: Rendered
+    update: Update,
+    context: Context,
+    identity: Identity,
+    rendered: Rendered,
+    flow: Flow | None = None,
+    step: str = "",
 ) -> bool:
-    try:
-        await send(context, identity.tg_user_id, rendered)
-    except TelegramError as exc:  # never opened the bot, or blocked it
-        log.info("could not continue privately with %s: %s", identity.tg_user_id, exc)
-        if update.callback_query is not None:
-            await _alert(update, context, "open_chat")
-        return False
-    return True
+    """Continue in the private chat; with `flow` (at step HELD), it waits at `step` only once
+    its prompt was delivered."""
+    if flow is not None:
+        ok = await _deliver(context, identity.tg_user_id, rendered, flow, step)
+    else:
+        try:
+            await send(context, identity.tg_user_id, rendered)
+            ok = True
+        except TelegramError as exc:  # never opened the bot, or blocked it
+            log.info("could not continue privately with %s: %s", identity.tg_user_id, exc)
+            ok = False
+    if not ok and update.callback_query is not None:
+        await _alert(update, context, "open_chat")
+    return ok
 
 
 async def _start_answer(
@@ -717,11 +827,16 @@ async def _start_answer(
     now = clock.now()
     refusal = rules.answer_refusal(task.state, task.reply_deadline, now, invitation.answer, answer)
     kind = "join" if answer is Answer.JOINED else "decline"
-    if refusal is not None:
+    # 参加 again before the deadline: the join card again, with the current choices, to change
+    # the items or the count (finishing it unchanged changes nothing)
+    rejoin = refusal is rules.AnswerRefusal.SAME and answer is Answer.JOINED
+    if refusal is not None and not rejoin:
         if refusal is not rules.AnswerRefusal.SAME:
             await _refuse(context, identity, task, "task.answer", refusal.value)
         await _alert(update, context, refusal.value)
         return
+    flow: Flow | None = None
+    step = ""
     async with svc.db.transaction() as conn:
         current = await _answer_flow(conn, identity.tg_user_id)
         if (
@@ -732,27 +847,26 @@ async def _start_answer(
         ):
             rendered = None  # pressed twice: the card is already in the private chat
         else:
-            options = [
-                (code, name)
-                for code, name in await store.items_of(conn, department)
-                if _fits(f"tf:{10**9}:i:{code}")
-            ][:MAX_OPTIONS]
-            step = "reason" if kind == "decline" else ("items" if options else "count")
+            has_items = bool(await store.items_of(conn, department))
+            step = "reason" if kind == "decline" else ("items" if has_items else "count")
+            data: dict[str, Any] = {"items": list(invitation.items) if rejoin else []}
+            if rejoin:
+                data["inspectors"] = invitation.inspectors
             flow = await store.start_flow(
                 conn,
                 identity.tg_user_id,
                 "answer",
                 kind,
-                step,
+                HELD,
                 task_id=task.id,
                 department=department,
-                data={"items": []},
+                data=data,
             )
-            rendered = await _answer_card(conn, svc, flow, task)
-    if rendered is None:
+            rendered = await _answer_card(conn, svc, replace(flow, step=step), task)
+    if rendered is None or flow is None:
         await _alert(update, context, "in_progress")
         return
-    if not await _send_private(update, context, identity, rendered):
+    if not await _send_private(update, context, identity, rendered, flow, step):
         return
     private = query.message is not None and query.message.chat.type == ChatType.PRIVATE
     if private:
@@ -781,11 +895,11 @@ async def _answer_card(conn: Conn, svc: Services, flow: Flow, task: Task) -> Ren
             names=names,
         )
     department = flow.department_code or ""
-    options = [
-        (code, name)
+    everything = [
+        (code, name, _ref(f"tf:{flow.id}:i:", code))
         for code, name in await store.items_of(conn, department)
-        if _fits(f"tf:{flow.id}:i:{code}")
-    ][:MAX_OPTIONS]
+    ]
+    options, page, pages = _page(everything, int(flow.data.get("page", 0)))
     return svc.renderer.message(
         "tasks/join.j2",
         step=flow.step,
@@ -794,6 +908,10 @@ async def _answer_card(conn: Conn, svc: Services, flow: Flow, task: Task) -> Ren
         department=department,
         names=names,
         options=options,
+        page=page,
+        pages=pages,
+        total=len(everything),
+        inspectors=flow.data.get("inspectors"),
         chosen=flow.data.get("items", []),
         item_names=await store.item_names(conn, flow.data.get("items", [])),
     )
@@ -801,7 +919,8 @@ async def _answer_card(conn: Conn, svc: Services, flow: Flow, task: Task) -> Ren
 
 @button(Role.ADMIN, Role.LIAISON)
 async def flow_button(update: Update, context: Context, identity: Identity) -> None:
-    """tf:<flow>:i:<item> (toggle), id (items done), n:<count>, x (abandon)."""
+    """tf:<flow>:i:<item> (toggle), pg (next page), id (items done), n:<count>, x (abandon);
+    cy: cancel the task with the reason typed (the cancel flow's confirmation)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
@@ -812,31 +931,52 @@ async def flow_button(update: Update, context: Context, identity: Identity) -> N
     action, arg = parts[2], parts[3] if len(parts) > 3 else ""
     async with svc.db.transaction() as conn:
         flow = await store.flow(conn, int(parts[1]))
-        if flow is None or flow.tg_user_id != identity.tg_user_id or flow.kind != "join":
+        allowed = ("join", "cancel") if action in ("x", "cy") else ("join",)
+        if flow is None or flow.tg_user_id != identity.tg_user_id or flow.kind not in allowed:
             flow = None
         elif action == "x":
             await store.drop_flow(conn, flow.id)
         elif action == "i" and flow.step == "items":
             chosen = list(flow.data.get("items", []))
-            if arg in chosen:
-                chosen.remove(arg)
-            elif arg in dict(await store.items_of(conn, flow.department_code or "")):
-                chosen.append(arg)
-            flow = await store.update_flow(conn, flow.id, "items", {"items": chosen})
+            items = dict(await store.items_of(conn, flow.department_code or ""))
+            code = _resolve(arg, [*chosen, *items])
+            if code in chosen:
+                chosen.remove(code)
+            elif code is not None:
+                chosen.append(code)
+            flow = await store.update_flow(conn, flow.id, "items", {**flow.data, "items": chosen})
+        elif action == "pg" and flow.step == "items":
+            page = int(flow.data.get("page", 0)) + 1
+            flow = await store.update_flow(conn, flow.id, "items", {**flow.data, "page": page})
         elif action == "id" and flow.step == "items":
             flow = await store.update_flow(conn, flow.id, "count", flow.data)
         task = await store.load(conn, flow.task_id) if flow and flow.task_id else None
         card = (
-            await _answer_card(conn, svc, flow, task) if flow and task and action != "x" else None
+            await _answer_card(conn, svc, flow, task)
+            if flow and task and flow.kind == "join" and action not in ("x", "cy")
+            else None
         )
     if flow is None or task is None:
         await _alert(update, context, "gone")
         return
     if action == "x":
         await query.answer()
-        await _edit_in_place(update, svc.renderer.message("tasks/discarded.j2"))
+        await _edit_in_place(update, svc.renderer.message("tasks/discarded.j2", kind=flow.kind))
         return
-    if action == "n" and arg.isdigit() and flow.step == "count":
+    if action == "cy":
+        if flow.kind != "cancel" or flow.step != "confirm":
+            await _alert(update, context, "gone")
+        elif not _is_lead(identity, task):
+            await _refuse(context, identity, task, "task.cancel", "not_lead")
+            await _alert(update, context, "not_lead")
+        else:
+            await query.answer()
+            await _cancel(update, context, identity, flow, str(flow.data.get("reason", "")))
+        return
+    if action == "n" and flow.step == "count":
+        if not arg.isdigit() or not 1 <= int(arg) <= MAX_INSPECTORS:  # as typed input
+            await _alert(update, context, "gone")
+            return
         await query.answer()
         await _record(update, context, identity, flow, Answer.JOINED, inspectors=int(arg))
         return
@@ -877,7 +1017,7 @@ async def _answer_text(
         )
         return
     if flow.kind == "cancel":
-        await _cancel(update, context, identity, flow, text)
+        await _confirm_cancel(update, context, identity, flow, text)
     else:
         await _record(update, context, identity, flow, Answer.DECLINED, reason=text)
 
@@ -939,7 +1079,7 @@ async def _record(
             task = await store.load(conn, task.id)
             assert task is not None
             await _refresh(conn, svc, task)
-        elif task is not None:
+        elif task is not None and refusal != rules.AnswerRefusal.SAME.value:  # same: a no-op
             await audit.record(
                 conn,
                 actor=identity.tg_user_id,
@@ -953,7 +1093,10 @@ async def _record(
     chat_id = identity.tg_user_id
     if refusal is not None:
         text = svc.renderer.message("tasks/alert.j2", state=refusal)
-        await send(context, chat_id, text)
+        if update.callback_query is not None:  # the join card's buttons are dead now
+            await _edit_in_place(update, text)
+        else:
+            await send(context, chat_id, text)
         return
     rendered = svc.renderer.message(
         "tasks/answered.j2",
@@ -1027,7 +1170,14 @@ async def _extend(
     await send(context, identity.tg_user_id, Rendered(done))
 
 
-async def _confirm(conn: Conn, svc: Services, task: Task, actor: int | None) -> Task | None:
+async def _confirm(
+    conn: Conn,
+    svc: Services,
+    task: Task,
+    actor: int | None,
+    *,
+    not_before: datetime | None = None,
+) -> Task | None:
     """邀请中 → 已确认: joint if at least one partner joined. None if it was not inviting."""
     joint = rules.is_joint(i.answer for i in task.invitations)
     rules.move(task.state, TaskState.CONFIRMED)
@@ -1060,7 +1210,13 @@ async def _confirm(conn: Conn, svc: Services, task: Task, actor: int | None) -> 
     joined = [i.department_code for i in fresh.invitations if i.answer is Answer.JOINED]
     users = await store.liaisons(conn, [fresh.lead_department, *joined])
     await _notify(
-        conn, svc, fresh, [u for us in users.values() for u in us], "confirmed", kind="confirmed"
+        conn,
+        svc,
+        fresh,
+        [u for us in users.values() for u in us],
+        "confirmed",
+        kind="confirmed",
+        not_before=not_before,
     )
     return fresh
 
@@ -1094,12 +1250,31 @@ async def _ask_cancel_reason(
         return
     async with svc.db.transaction() as conn:
         flow = await store.start_flow(
-            conn, identity.tg_user_id, "answer", "cancel", "reason", task_id=task.id
+            conn, identity.tg_user_id, "answer", "cancel", HELD, task_id=task.id
         )
-        rendered = await _answer_card(conn, svc, flow, task)
-    if await _send_private(update, context, identity, rendered):
+        rendered = await _answer_card(conn, svc, replace(flow, step="reason"), task)
+    if await _send_private(update, context, identity, rendered, flow, "reason"):
         assert update.callback_query is not None
         await update.callback_query.answer()
+
+
+async def _confirm_cancel(
+    update: Update, context: Context, identity: Identity, flow: Flow, reason: str
+) -> None:
+    """The reason was typed: show it with 确认取消 / 放弃; nothing is cancelled before that."""
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        task = await store.load(conn, flow.task_id or 0)
+        changed = await store.update_flow(conn, flow.id, "confirm", {**flow.data, "reason": reason})
+    if task is None or changed is None:
+        await send(
+            context, identity.tg_user_id, svc.renderer.message("tasks/alert.j2", state="gone")
+        )
+        return
+    rendered = svc.renderer.message(
+        "tasks/confirm_cancel.j2", task=task, reason=reason, flow_id=changed.id
+    )
+    await send(context, identity.tg_user_id, rendered)
 
 
 async def _cancel(
@@ -1135,16 +1310,15 @@ async def _cancel(
                 everyone = {u for us in users.values() for u in us} | {fresh.proposed_by}
                 everyone.discard(identity.tg_user_id)
                 await _notify(conn, svc, fresh, everyone, "cancelled", kind="cancelled")
-    if fresh is None:
-        await send(
-            context, identity.tg_user_id, svc.renderer.message("tasks/alert.j2", state="closed")
-        )
-        return
-    await send(
-        context,
-        identity.tg_user_id,
-        svc.renderer.message("tasks/done.j2", kind="cancelled", task=fresh),
+    rendered = (
+        svc.renderer.message("tasks/alert.j2", state="closed")
+        if fresh is None
+        else svc.renderer.message("tasks/done.j2", kind="cancelled", task=fresh)
     )
+    if update.callback_query is not None:  # 确认取消 on the confirmation card
+        await _edit_in_place(update, rendered)
+    else:
+        await send(context, identity.tg_user_id, rendered)
 
 
 # -- typed input -----------------------------------------------------------------------------------
@@ -1158,7 +1332,7 @@ async def capture_input(update: Update, context: Context) -> None:
         return
     svc = services(context)
     async with svc.db.transaction() as conn:
-        flow = await store.awaiting_text(conn, user.id, (*PROPOSE_TEXT_STEPS, *ANSWER_TEXT_STEPS))
+        flow = await store.awaiting_text(conn, user.id, TEXT_STEPS, clock.now() - INPUT_TTL)
     if flow is None:
         return
     if flow.family == "propose" and flow.step not in PROPOSE_TEXT_STEPS:
@@ -1168,11 +1342,25 @@ async def capture_input(update: Update, context: Context) -> None:
     identity = await identify(update, context)
     if not (identity.has(Role.ADMIN) or identity.has(Role.LIAISON)):
         return
+    if identity.has(Role.ADMIN) and await broadcasts.awaiting_input(svc.db, user.id):
+        return  # a broadcast draft waits for this message: its handler (group -1) takes it
     if flow.family == "propose":
         await _propose_text(update, context, flow, message.text)
     else:
         await _answer_text(update, context, identity, flow, message.text)
     raise ApplicationHandlerStop
+
+
+async def command_hook(update: Update, context: Context) -> None:
+    """Group -2: any other command in private chat (/broadcast, /newtask, /task …) drops the
+    person's task flows that wait for typed input, so a later message is not taken for them.
+    Commands themselves are never taken as input (capture_input filters them out)."""
+    user = update.effective_user
+    if user is None:
+        return
+    async with services(context).db.transaction() as conn:
+        if await store.drop_input_flows(conn, user.id, TEXT_STEPS):
+            log.info("task flows of %s waiting for input dropped by a command", user.id)
 
 
 async def cancel_hook(update: Update, context: Context) -> None:
@@ -1252,48 +1440,76 @@ async def task_command(update: Update, context: Context, identity: Identity) -> 
 
 async def run_due(app: Application) -> None:
     """Send due reminders and escalations; confirm tasks everyone answered once the deadline
-    passed. Safe to run any time and twice at once: every message is keyed in the database."""
+    passed. Safe to run any time and twice at once: every message is keyed in the database.
+    One task that fails is logged and skipped; the others go on."""
     svc: Services = app.bot_data["services"]
+    now = clock.now().astimezone(svc.settings.tz)
+    quiet = _quiet(svc)
+    # catching up in the quiet hours (a restart at 23:00): queue now, deliver when they end
+    not_before = quiet.adjust(now) if quiet.is_quiet(now) else None
+    async with svc.db.transaction() as conn:
+        ids = await store.inviting_ids(conn)
+    for task_id in ids:
+        try:
+            await _run_task(svc, task_id, now, not_before)
+        except Exception:
+            log.exception(
+                "task %s: reminders/escalation failed; skipped until the next scan", task_id
+            )
+
+
+async def _run_task(
+    svc: Services, task_id: int, now: datetime, not_before: datetime | None
+) -> None:
     tz = svc.settings.tz
     t = _tunables(svc)
-    cal = work_calendar(svc)
     quiet = _quiet(svc)
-    now = clock.now().astimezone(tz)
     async with svc.db.transaction() as conn:
-        ids = [task.id for task in await store.inviting(conn)]
-    for task_id in ids:
-        async with svc.db.transaction() as conn:
-            task = await store.load(conn, task_id)
-            if task is None or task.state is not TaskState.INVITING:
-                continue
-            deadline = task.reply_deadline.astimezone(tz)
-            await _note_calendar_gaps(conn, svc, [deadline.date()])
-            if task.pending and now < deadline:
-                slots = rules.reminder_slots(
-                    deadline,
-                    task.deadline_set_at.astimezone(tz),
-                    cal,
-                    t.reminder_days_before,
-                    t.reminder_time,
-                    quiet,
-                )
-                due = [slot for slot in slots if slot <= now]
-                if due:
-                    await _remind(conn, svc, task, due)
-            if now >= rules.escalation_time(deadline, quiet):
-                if not task.pending:
-                    await _confirm(conn, svc, task, None)
-                elif await store.mark_escalated(conn, task):
-                    await _escalate(conn, svc, task)
+        task = await store.load(conn, task_id)
+        if task is None or task.state is not TaskState.INVITING:
+            return
+        deadline = task.reply_deadline.astimezone(tz)
+        await _note_calendar_gaps(conn, svc, [deadline.date()])
+        if task.pending and now < deadline:
+            slots = rules.reminder_slots(
+                deadline,
+                task.deadline_set_at.astimezone(tz),
+                work_calendar(svc),
+                t.reminder_days_before,
+                t.reminder_time,
+                quiet,
+            )
+            due = [slot for slot in slots if slot <= now]
+            if due:
+                await _remind(conn, svc, task, due, not_before)
+        if now >= rules.escalation_time(deadline, quiet):
+            if not task.pending:
+                await _confirm(conn, svc, task, None, not_before=not_before)
+            elif await store.mark_escalated(conn, task):
+                await _escalate(conn, svc, task, not_before)
 
 
-async def _remind(conn: Conn, svc: Services, task: Task, due: Sequence[datetime]) -> None:
+async def _remind(
+    conn: Conn,
+    svc: Services,
+    task: Task,
+    due: Sequence[datetime],
+    not_before: datetime | None = None,
+) -> None:
     for department in task.pending:
         fresh = [await store.record_reminder(conn, task.id, department, slot) for slot in due]
         if not any(fresh):
             continue
         slot = clock.to_db(due[-1])
-        await _invite(conn, svc, task, [department], kind="reminder", key=f"rem:{slot}")
+        await _invite(
+            conn,
+            svc,
+            task,
+            [department],
+            kind="reminder",
+            key=f"rem:{slot}",
+            not_before=not_before,
+        )
         await audit.record(
             conn,
             actor=None,
@@ -1304,7 +1520,9 @@ async def _remind(conn: Conn, svc: Services, task: Task, due: Sequence[datetime]
         )
 
 
-async def _escalate(conn: Conn, svc: Services, task: Task) -> None:
+async def _escalate(
+    conn: Conn, svc: Services, task: Task, not_before: datetime | None = None
+) -> None:
     view = await _view(conn, svc, task)
     rendered = svc.renderer.message(
         "tasks/escalation.j2", **view, extend_options=_tunables(svc).extend_options
@@ -1313,7 +1531,13 @@ async def _escalate(conn: Conn, svc: Services, task: Task) -> None:
     users = sorted(set(lead) | set(await store.admins(conn, svc.settings.admins)))
     key = clock.to_db(task.reply_deadline)
     for uid in users:
-        await outbox.enqueue(conn, uid, rendered, dedup_key=f"task:{task.id}:esc:{key}:{uid}")
+        await outbox.enqueue(
+            conn,
+            uid,
+            rendered,
+            dedup_key=f"task:{task.id}:esc:{key}:{uid}",
+            not_before=not_before,
+        )
     await audit.record(
         conn,
         actor=None,
@@ -1344,6 +1568,10 @@ def register(app: Application) -> None:
             capture_input,
         ),
         group=-2,
+    )
+    # any other command: one handler per group runs, so /cancel above is not also seen here
+    app.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, command_hook), group=-2
     )
     app.add_handler(CommandHandler("newtask", newtask_command))
     app.add_handler(CommandHandler("tasks", tasks_command))

@@ -344,15 +344,18 @@ async def next_due(db: Database) -> datetime | None:
     return clock.from_db(row[0]) if row and row[0] else None
 
 
-async def mark_sending(db: Database, row_id: int) -> bool:
-    """Committed before the Telegram call. False if the row was cancelled meanwhile."""
+async def mark_sending(db: Database, row_id: int) -> OutboxRow | None:
+    """Committed before the Telegram call. Returns the row as it is now (an edit may have been
+    rewritten by replace_pending_edit since it was picked), or None if it was cancelled."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE outbox SET status = 'sending', updated_at = ?"
-            " WHERE id = ? AND status = 'pending'",
+            " WHERE id = ? AND status = 'pending' RETURNING *",
             (clock.now_db(), row_id),
         )
-        return cursor.rowcount == 1
+        found = await cursor.fetchone()
+        await cursor.close()
+        return _row(found) if found is not None else None
 
 
 async def mark_sent(

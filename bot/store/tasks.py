@@ -288,6 +288,12 @@ async def inviting(conn: Conn) -> list[Task]:
     return [await _task(conn, r) for r in rows]
 
 
+async def inviting_ids(conn: Conn) -> list[int]:
+    """Ids of the inviting tasks, without loading them (one bad row must not hide the rest)."""
+    rows = await _all(conn, "SELECT id FROM tasks WHERE state = 'inviting' ORDER BY id")
+    return [int(r[0]) for r in rows]
+
+
 async def open_summaries(conn: Conn) -> list[TaskSummary]:
     rows = await _all(
         conn,
@@ -493,9 +499,39 @@ async def drop_flows(conn: Conn, user: int) -> int:
     return cursor.rowcount
 
 
-async def awaiting_text(conn: Conn, user: int, steps: Iterable[str]) -> Flow | None:
-    """The person's most recent flow whose next message is typed input."""
+async def release_flow(conn: Conn, flow_id: int, held: str, step: str) -> Flow | None:
+    """Move a flow created at step `held` (its prompt not delivered yet) to its real step."""
+    cursor = await conn.execute(
+        "UPDATE task_flows SET step = ?, updated_at = ? WHERE id = ? AND step = ? RETURNING *",
+        (step, clock.now_db(), flow_id, held),
+    )
+    row = await cursor.fetchone()
+    await cursor.close()
+    return _flow(row) if row else None
+
+
+async def drop_input_flows(conn: Conn, user: int, steps: Iterable[str]) -> int:
+    """Drop the person's flows that wait for typed input (another command was started)."""
     wanted = sorted(set(steps))
+    cursor = await conn.execute(
+        f"DELETE FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})",
+        (user, *wanted),
+    )
+    return cursor.rowcount
+
+
+async def awaiting_text(
+    conn: Conn, user: int, steps: Iterable[str], since: datetime | None = None
+) -> Flow | None:
+    """The person's most recent flow whose next message is typed input. With `since`, such
+    flows last changed before it have expired: they are dropped and not returned."""
+    wanted = sorted(set(steps))
+    if since is not None:
+        await conn.execute(
+            f"DELETE FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})"
+            " AND updated_at < ?",
+            (user, *wanted, clock.to_db(since)),
+        )
     row = await _one(
         conn,
         f"SELECT * FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})"

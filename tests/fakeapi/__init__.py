@@ -1,10 +1,42 @@
-"""A fake Telegram Bot API server for end-to-end tests of the bot (see README.md)."""
+"""The fake Telegram Bot API now lives in :mod:`bot.emulator` (the sandbox uses it too).
 
-from .errors import ApiError
-from .html_entities import HtmlParseError, ParsedText, parse_html
-from .models import Limits, RecordedError, RecordedRequest, SentFile, SentMessage
-from .server import DEFAULT_TOKEN, FakeBotApi
-from .text import FormattedText, format_text, utf16_len
+This package stays as a thin re-export so tests keep writing ``from tests.fakeapi import ...``;
+its submodules (``tests.fakeapi.html_entities`` …) are the emulator's own module objects.
+"""
+
+import importlib
+import sys
+
+from bot.emulator import (
+    DEFAULT_TOKEN,
+    ApiError,
+    FakeBotApi,
+    FormattedText,
+    HtmlParseError,
+    Limits,
+    ParsedText,
+    RecordedError,
+    RecordedRequest,
+    SentFile,
+    SentMessage,
+    format_text,
+    parse_html,
+    utf16_len,
+)
+
+for _name in (
+    "errors",
+    "html_entities",
+    "markup",
+    "methods",
+    "models",
+    "params",
+    "ratelimit",
+    "server",
+    "text",
+    "world",
+):
+    sys.modules[f"{__name__}.{_name}"] = importlib.import_module(f"bot.emulator.{_name}")
 
 __all__ = [
     "DEFAULT_TOKEN",

@@ -1,0 +1,341 @@
+"""Quarterly progress reports: reminders before each deadline, /report (upload the document or
+record another way of delivery), the /reports board, and escalation after the deadline.
+
+Deadlines are `[reports] deadlines` ("MM-DD", default 24 March, June, September, December) and
+stay that date even on a non-working day (see bot/domain/reminders.py); the reminders 7, 3 and
+1 days before at 09:00 move to the working day before when they fall on a non-working day.
+After a deadline, liaisons of departments still missing are reminded on each of the next
+`overdue_times` (3) working days at 09:00, and the administrators get one escalation listing
+them on the first. Callback data: `rp:<action>:<department>`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from pathlib import PurePosixPath
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import reminders as engine
+from bot import workcal
+from bot.domain import reminders as rules
+from bot.domain.reminders import Period
+from bot.domain.roles import Identity, Role
+from bot.features.common import Context, button, command, refuse, reply
+from bot.services import Services, services
+from bot.store import audit
+from bot.store import reminders as store
+from bot.store.reminders import Conn, Reminder
+
+log = logging.getLogger(__name__)
+
+ALLOWED_SUFFIXES = (".docx", ".pdf", ".xlsx", ".doc", ".xls")
+
+
+def _deadlines(svc: Services) -> tuple[str, ...]:
+    return svc.settings.tunables.reminders.report_deadlines
+
+
+def _deadline_end(period: Period, svc: Services) -> datetime:
+    """Reports count until the end of the deadline's day, Beijing time."""
+    return datetime.combine(period.deadline + timedelta(days=1), time(0), tzinfo=svc.settings.tz)
+
+
+def periods_to_plan(current: Period, svc: Services) -> list[Period]:
+    """The current period and the one before (its overdue reminders may still be due)."""
+    year = current.deadline.year
+    candidates = rules.report_deadlines(year - 1, _deadlines(svc)) + rules.report_deadlines(
+        year, _deadlines(svc)
+    )
+    earlier = [p for p in candidates if p.deadline < current.deadline]
+    return ([max(earlier, key=lambda p: p.deadline)] if earlier else []) + [current]
+
+
+async def plan(conn: Conn, svc: Services, now: datetime) -> None:
+    t = svc.settings.tunables.reminders
+    cal = workcal.calendar(svc)
+    tz = svc.settings.tz
+    grace = timedelta(hours=t.grace_hours)
+    current = rules.current_period(now.date(), _deadlines(svc))
+    periods = periods_to_plan(current, svc)
+    await workcal.note_gaps(conn, svc, [p.deadline for p in periods])
+    liaisons = await store.liaisons(conn)
+    admins = await workcal.admins(conn, svc.settings.admins)
+    for period in periods:
+        series = f"report:{period.key}"
+        end = _deadline_end(period, svc)
+        before = rules.report_slots(period.deadline, t.report_days_before, t.report_time, cal, tz)
+        after = rules.overdue_slots(period.deadline, t.report_overdue_times, t.report_time, cal, tz)
+        for department, users in liaisons.items():
+            if await store.submitted(conn, period.key, department):
+                continue
+            for uid in users:
+                for days, when in before:
+                    await store.plan(
+                        conn,
+                        series=series,
+                        kind="report.before",
+                        user=uid,
+                        due=when,
+                        purpose=end,
+                        payload={"period": period.key, "department": department, "days": days},
+                        key=f"report:{period.key}:before:{days}:{department}:{uid}",
+                        skip_before=now - grace,
+                    )
+                for n, when in enumerate(after, start=1):
+                    await store.plan(
+                        conn,
+                        series=series,
+                        kind="report.overdue",
+                        user=uid,
+                        due=when,
+                        payload={"period": period.key, "department": department, "n": n},
+                        key=f"report:{period.key}:overdue:{n}:{department}:{uid}",
+                        skip_before=now - grace,
+                    )
+        if after:
+            for uid in admins:
+                await store.plan(
+                    conn,
+                    series=series,
+                    kind="report.escalate",
+                    user=uid,
+                    due=after[0],
+                    payload={"period": period.key},
+                    key=f"report:{period.key}:escalate:{uid}",
+                    skip_before=now - grace,
+                )
+
+
+def _period(svc: Services, key: str) -> Period:
+    period = rules.period_by_key(key, _deadlines(svc))
+    if period is None:  # the deadlines were reconfigured: keep the key, guess the quarter end
+        year, quarter = int(key[:4]), int(key[-1])
+        return Period(key, datetime(year, quarter * 3, 24).date())
+    return period
+
+
+async def compose(
+    conn: Conn, svc: Services, reminder: Reminder, now: datetime
+) -> engine.Composed | None:
+    period = _period(svc, reminder.payload["period"])
+    names = await store.departments(conn)
+    if reminder.kind == "report.escalate":
+        done = await store.reports(conn, period.key)
+        missing = [code for code in names if code not in done]
+        if not missing:
+            return None
+        rendered = svc.renderer.message(
+            "reports/reminder.j2",
+            kind="escalate",
+            period=period,
+            missing=missing,
+            names=names,
+        )
+        return engine.composed(rendered)
+    department = reminder.payload["department"]
+    if department not in names or await store.submitted(conn, period.key, department):
+        return None
+    rendered = svc.renderer.message(
+        "reports/reminder.j2",
+        kind="before" if reminder.kind == "report.before" else "overdue",
+        period=period,
+        department=names[department],
+        days_left=(period.deadline - now.date()).days,
+        n=reminder.payload.get("n", 0),
+        times=svc.settings.tunables.reminders.report_overdue_times,
+    )
+    return engine.composed(rendered)
+
+
+# -- /report ---------------------------------------------------------------------------------------
+
+
+async def _card(update: Update, context: Context, identity: Identity, note: str = "") -> None:
+    svc = services(context)
+    period = rules.current_period(engine.local_now(svc).date(), _deadlines(svc))
+    async with svc.db.transaction() as conn:
+        done = await store.reports(conn, period.key)
+        names = await store.departments(conn)
+        who = await store.names(conn, [r.submitted_by for r in done.values()])
+    await reply(
+        update,
+        context,
+        "reports/card.j2",
+        period=period,
+        departments=[c for c in identity.liaison_departments if c in names],
+        names=names,
+        done=done,
+        who=who,
+        tz=svc.settings.tz,
+        max_mb=svc.settings.tunables.reminders.report_max_file_mb,
+        note=note,
+    )
+
+
+@command("report")
+async def report_command(update: Update, context: Context, identity: Identity) -> None:
+    await _card(update, context, identity)
+
+
+@button(Role.LIAISON)
+async def report_button(update: Update, context: Context, identity: Identity) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, action, department = [*query.data.split(":"), "", ""][:3]
+    if department not in identity.liaison_departments:
+        await refuse(update, context, identity, f"button.{query.data}", "department")
+        return
+    svc = services(context)
+    period = rules.current_period(engine.local_now(svc).date(), _deadlines(svc))
+    await query.answer()
+    if action == "up":
+        async with svc.db.transaction() as conn:
+            await store.set_flow(
+                conn,
+                identity.tg_user_id,
+                "report",
+                "file",
+                {"period": period.key, "department": department},
+            )
+        names = await _names(svc)
+        await reply(
+            update,
+            context,
+            "reports/ask_file.j2",
+            period=period,
+            department=names.get(department, department),
+            max_mb=svc.settings.tunables.reminders.report_max_file_mb,
+        )
+    elif action == "other":
+        async with svc.db.transaction() as conn:
+            await store.submit(
+                conn,
+                period=period.key,
+                department=department,
+                how="other",
+                user=identity.tg_user_id,
+                note="通过其他方式报送",
+            )
+            await store.drop_flow(conn, identity.tg_user_id)
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="report.submit",
+                entity="department",
+                entity_id=department,
+                detail={"period": period.key, "how": "other"},
+            )
+        names = await _names(svc)
+        await reply(
+            update,
+            context,
+            "reports/done.j2",
+            period=period,
+            department=names.get(department, department),
+            how="other",
+            file_name=None,
+        )
+
+
+async def _names(svc: Services) -> dict[str, str]:
+    async with svc.db.transaction() as conn:
+        return await store.departments(conn)
+
+
+async def take_document(update: Update, context: Context, flow: store.Flow) -> None:
+    """The report file a liaison was asked for (group -4, only while the flow waits)."""
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    svc = services(context)
+    document = message.document
+    name = document.file_name or "report"
+    limit_mb = svc.settings.tunables.reminders.report_max_file_mb
+    period = _period(svc, flow.data["period"])
+    department = flow.data["department"]
+    if PurePosixPath(name.lower()).suffix not in ALLOWED_SUFFIXES:
+        await reply(update, context, "reports/problem.j2", problem="type", name=name)
+        return
+    if document.file_size is not None and document.file_size > limit_mb * 1024 * 1024:
+        await reply(
+            update,
+            context,
+            "reports/problem.j2",
+            problem="size",
+            name=name,
+            size_mb=round(document.file_size / 1024 / 1024, 1),
+            max_mb=limit_mb,
+        )
+        return
+    async with svc.db.transaction() as conn:
+        await store.submit(
+            conn,
+            period=period.key,
+            department=department,
+            how="upload",
+            user=message.from_user.id if message.from_user else 0,
+            file_id=document.file_id,
+            file_name=name,
+            file_size=document.file_size,
+        )
+        await store.drop_flow(conn, flow.tg_user_id)
+        await audit.record(
+            conn,
+            actor=flow.tg_user_id,
+            action="report.submit",
+            entity="department",
+            entity_id=department,
+            detail={"period": period.key, "how": "upload", "file": name},
+        )
+        names = await store.departments(conn)
+    await reply(
+        update,
+        context,
+        "reports/done.j2",
+        period=period,
+        department=names.get(department, department),
+        how="upload",
+        file_name=name,
+    )
+
+
+# -- /reports --------------------------------------------------------------------------------------
+
+
+@command("reports")
+async def reports_command(update: Update, context: Context, identity: Identity) -> None:
+    svc = services(context)
+    args = context.args or []
+    period = rules.current_period(engine.local_now(svc).date(), _deadlines(svc))
+    if args:
+        found = rules.period_by_key(args[0].upper(), _deadlines(svc)) if len(args[0]) == 6 else None
+        if found is None:
+            await reply(update, context, "reports/problem.j2", problem="period", name=args[0])
+            return
+        period = found
+    async with svc.db.transaction() as conn:
+        names = await store.departments(conn)
+        done = await store.reports(conn, period.key)
+        who = await store.names(conn, [r.submitted_by for r in done.values()])
+    await reply(
+        update,
+        context,
+        "reports/board.j2",
+        period=period,
+        names=names,
+        done=done,
+        who=who,
+        tz=svc.settings.tz,
+        overdue=engine.local_now(svc).date() > period.deadline,
+    )
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("report", report_command))
+    app.add_handler(CommandHandler("reports", reports_command))
+    app.add_handler(CallbackQueryHandler(report_button, pattern=r"^rp:"))
+    engine.register_planner("reports", plan)
+    for kind in ("report.before", "report.overdue", "report.escalate"):
+        engine.register_kind(kind, compose, expires_with_purpose=kind == "report.before")

@@ -1,0 +1,523 @@
+"""Pre-inspection training (查前培训): `/training <task>` sets, moves or cancels a session.
+
+The lead department's liaison sets the task's session (everyone on the task is invited); a
+participating department's liaison may announce its own (its own people are invited). Everyone
+invited is told (outbox), answers 参加 or 请假 (with a reason), and is reminded before the
+session (`[training] offsets`, default 3 days, 1 day, 2 hours; the one-day reminder doubles as
+the nudge to those who have not answered). The lead liaisons get an attendance summary a day
+before. Moving a session bumps its version: pending reminders of the old time are cancelled,
+everyone is told, and new ones are planned; cancelling tells everyone and cancels them.
+
+Callback data: `tr:<training>:<a|l|move|cancel>`. Typed input (time, place, notes, reason) is
+taken by bot.features.reminders in handler group -4 while `reminder_flows` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import clock
+from bot import reminders as engine
+from bot.domain import reminders as rules
+from bot.domain.roles import Identity
+from bot.domain.schedule import check_when, parse_when
+from bot.features.common import Context, button, command, refuse, reply
+from bot.services import Services, services
+from bot.store import audit, outbox
+from bot.store import reminders as store
+from bot.store.reminders import Conn, Reminder
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 500
+ACTIVE_TASK_STATES = ("inviting", "confirmed", "drawn", "inspecting")
+# Tables issue 5 (the draw) may add for inspectors assigned to a task: the first one present
+# with columns task_id and inspector_id is used.
+ASSIGNMENT_TABLES = ("task_inspectors", "draw_inspectors", "draw_assignments", "assignments")
+
+
+@dataclass(frozen=True)
+class Training:
+    id: int
+    task_id: int
+    department: str
+    starts_at: datetime
+    place: str
+    notes: str
+    state: str
+    version: int
+
+
+def _training(row: Any) -> Training:
+    return Training(
+        int(row["id"]),
+        int(row["task_id"]),
+        row["department_code"],
+        clock.from_db(row["starts_at"]),
+        row["place"],
+        row["notes"],
+        row["state"],
+        int(row["version"]),
+    )
+
+
+async def _rows(conn: Conn, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    cursor = await conn.execute(sql, params)
+    rows = await cursor.fetchall()
+    await cursor.close()
+    return list(rows)
+
+
+async def load(conn: Conn, training_id: int) -> Training | None:
+    rows = await _rows(conn, "SELECT * FROM trainings WHERE id = ?", (training_id,))
+    return _training(rows[0]) if rows else None
+
+
+async def _task(conn: Conn, task_id: int) -> dict[str, Any] | None:
+    rows = await _rows(
+        conn, "SELECT id, industry, lead_department, state FROM tasks WHERE id = ?", (task_id,)
+    )
+    if not rows:
+        return None
+    joined = await _rows(
+        conn,
+        "SELECT department_code FROM task_invitations WHERE task_id = ? AND answer = 'joined'",
+        (task_id,),
+    )
+    row = rows[0]
+    return {
+        "id": row[0],
+        "industry": row[1],
+        "lead": row[2],
+        "state": row[3],
+        "departments": [row[2], *(r[0] for r in joined)],
+    }
+
+
+async def assigned_inspectors(conn: Conn, task_id: int, departments: list[str]) -> list[int]:
+    """Telegram ids of inspectors drawn for the task, if the draw's table exists (issue 5);
+    otherwise none, and training goes to liaisons only."""
+    for table in ASSIGNMENT_TABLES:
+        columns = {r[1] for r in await _rows(conn, f"PRAGMA table_info({table})")}
+        if {"task_id", "inspector_id"} <= columns:
+            marks = ",".join("?" * len(departments))
+            current = " AND a.replaced_at IS NULL" if "replaced_at" in columns else ""
+            rows = await _rows(
+                conn,
+                f"SELECT DISTINCT p.tg_user_id FROM {table} a JOIN inspectors i ON i.id ="
+                " a.inspector_id JOIN people p ON p.id = i.person_id WHERE a.task_id = ?"
+                f" AND i.department_code IN ({marks}){current}",
+                (task_id, *departments),
+            )
+            return [int(r[0]) for r in rows]
+    return []
+
+
+async def people(conn: Conn, training: Training, task: dict[str, Any]) -> list[int]:
+    """Everyone a session is for: liaisons (and drawn inspectors) of the participating
+    departments, or of the announcing department for a department's own session."""
+    departments = (
+        task["departments"] if training.department == task["lead"] else [training.department]
+    )
+    found = await store.liaisons(conn, departments)
+    users = {uid for ids in found.values() for uid in ids}
+    users |= set(await assigned_inspectors(conn, training.task_id, departments))
+    return sorted(users)
+
+
+async def answers(conn: Conn, training_id: int) -> dict[int, tuple[str, str]]:
+    rows = await _rows(
+        conn,
+        "SELECT tg_user_id, answer, reason FROM training_answers WHERE training_id = ?",
+        (training_id,),
+    )
+    return {int(r[0]): (r[1], r[2]) for r in rows}
+
+
+async def _view(conn: Conn, svc: Services, training: Training) -> dict[str, Any]:
+    task = await _task(conn, training.task_id)
+    names = await store.departments(conn)
+    return {
+        "training": training,
+        "task": task,
+        "department": names.get(training.department, training.department),
+        "starts": training.starts_at.astimezone(svc.settings.tz),
+    }
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+async def plan_one(conn: Conn, svc: Services, training: Training, now: datetime) -> None:
+    if training.state != "active" or training.starts_at <= now:
+        return
+    task = await _task(conn, training.task_id)
+    if task is None:
+        return
+    t = svc.settings.tunables.reminders
+    starts = training.starts_at.astimezone(svc.settings.tz)
+    series = f"training:{training.id}"
+    base = f"training:{training.id}:v{training.version}"
+    payload = {"training": training.id, "version": training.version}
+    for uid in await people(conn, training, task):
+        for minutes, when in rules.training_slots(
+            starts, t.training_offsets_minutes, engine.quiet(svc)
+        ):
+            await store.plan(
+                conn,
+                series=series,
+                kind="training.remind",
+                user=uid,
+                due=when,
+                purpose=starts,
+                payload={**payload, "minutes": minutes},
+                key=f"{base}:{minutes}:{uid}",
+                skip_before=now,
+            )
+    lead = await store.liaisons(conn, [training.department])
+    summary_at = engine.quiet(svc).place(starts - timedelta(days=1), starts)
+    for uid in lead.get(training.department, []):
+        await store.plan(
+            conn,
+            series=series,
+            kind="training.summary",
+            user=uid,
+            due=summary_at,
+            purpose=starts,
+            payload=payload,
+            key=f"{base}:summary:{uid}",
+            skip_before=now,
+        )
+
+
+async def plan(conn: Conn, svc: Services, now: datetime) -> None:
+    """Scan: plan sessions to come again (people who joined the task since are added)."""
+    rows = await _rows(
+        conn,
+        "SELECT * FROM trainings WHERE state = 'active' AND starts_at > ?",
+        (clock.to_db(now),),
+    )
+    for row in rows:
+        await plan_one(conn, svc, _training(row), now)
+
+
+async def compose(
+    conn: Conn, svc: Services, reminder: Reminder, now: datetime
+) -> engine.Composed | None:
+    training = await load(conn, int(reminder.payload["training"]))
+    if (
+        training is None
+        or training.state != "active"
+        or training.version != reminder.payload["version"]
+    ):
+        return None
+    view = await _view(conn, svc, training)
+    given = await answers(conn, training.id)
+    if reminder.kind == "training.summary":
+        task = view["task"]
+        invited = await people(conn, training, task) if task else []
+        who = await store.names(conn, invited)
+        rendered = svc.renderer.message(
+            "training/summary.j2", **view, invited=invited, given=given, who=who
+        )
+        return engine.composed(rendered)
+    minutes = int(reminder.payload["minutes"])
+    rendered = svc.renderer.message(
+        "training/notice.j2",
+        **view,
+        kind="remind",
+        offset=rules.offset_label(minutes),
+        answer=given.get(reminder.tg_user_id),
+        nudge=minutes <= 1440 and reminder.tg_user_id not in given,
+    )
+    return engine.composed(rendered)
+
+
+async def _tell_all(conn: Conn, svc: Services, training: Training, kind: str, **extra: Any) -> None:
+    view = await _view(conn, svc, training)
+    task = view["task"]
+    if task is None:
+        return
+    given = await answers(conn, training.id)
+    for uid in await people(conn, training, task):
+        rendered = svc.renderer.message(
+            "training/notice.j2", **view, kind=kind, answer=given.get(uid), nudge=False, **extra
+        )
+        await outbox.enqueue(
+            conn,
+            uid,
+            rendered,
+            dedup_key=f"training:{training.id}:v{training.version}:{kind}:{uid}",
+        )
+
+
+# -- /training -----------------------------------------------------------------------------------
+
+
+def _may_set(identity: Identity, task: dict[str, Any]) -> str | None:
+    """The department this person sets a session for: the lead's when they are its liaison
+    (or an administrator), otherwise their own participating department."""
+    if task["lead"] in identity.liaison_departments or identity.is_admin:
+        return str(task["lead"])
+    for code in identity.liaison_departments:
+        if code in task["departments"]:
+            return code
+    return None
+
+
+@command("training")
+async def training_command(update: Update, context: Context, identity: Identity) -> None:
+    svc = services(context)
+    args = context.args or []
+    given = args[0].lstrip("#") if args else ""
+    if not given.isdigit():
+        await reply(update, context, "training/problem.j2", problem="usage")
+        return
+    async with svc.db.transaction() as conn:
+        task = await _task(conn, int(given))
+        department = _may_set(identity, task) if task else None
+        if task is None or department is None:
+            problem = "not_found"
+        elif task["state"] not in ACTIVE_TASK_STATES:
+            problem = "closed"
+        else:
+            problem = ""
+            rows = await _rows(
+                conn,
+                "SELECT * FROM trainings WHERE task_id = ? AND department_code = ?"
+                " AND state = 'active' ORDER BY id DESC LIMIT 1",
+                (task["id"], department),
+            )
+            if rows:
+                training = _training(rows[0])
+                view = await _view(conn, svc, training)
+                given_answers = await answers(conn, training.id)
+                invited = await people(conn, training, task)
+                who = await store.names(conn, invited)
+            else:
+                await store.set_flow(
+                    conn,
+                    identity.tg_user_id,
+                    "training",
+                    "time",
+                    {"task": task["id"], "department": department},
+                )
+    if problem:
+        await reply(update, context, "training/problem.j2", problem=problem, given=given)
+        return
+    if rows:
+        await reply(
+            update,
+            context,
+            "training/summary.j2",
+            **view,
+            invited=invited,
+            given=given_answers,
+            who=who,
+            manage=True,
+        )
+        return
+    await reply(update, context, "training/ask.j2", step="time", task=task)
+
+
+async def take_text(update: Update, context: Context, flow: store.Flow, text: str) -> None:
+    """Typed input: the session's time, place, notes (or a new time); a 请假 reason."""
+    svc = services(context)
+    text = text.strip()[:MAX_TEXT]
+    user = flow.tg_user_id
+    now = engine.local_now(svc)
+    data = dict(flow.data)
+    if flow.kind == "leave":
+        async with svc.db.transaction() as conn:
+            training = await load(conn, int(data["training"]))
+            await store.drop_flow(conn, user)
+            if training is None or training.state != "active":
+                problem = "gone"
+            else:
+                problem = ""
+                await _answer(conn, training, user, "leave", text)
+        if problem:
+            await reply(update, context, "training/problem.j2", problem=problem)
+        else:
+            await reply(update, context, "training/answered.j2", answer="leave", reason=text)
+        return
+    if flow.step in ("time", "move"):
+        moment = parse_when(text, now)
+        if check_when(moment, now) is not None or moment is None:
+            await reply(update, context, "training/problem.j2", problem="time", given=text)
+            return
+        if flow.step == "move":
+            await _move(update, context, user, int(data["training"]), moment)
+            return
+        data["starts_at"] = clock.to_db(moment)
+        async with svc.db.transaction() as conn:
+            await store.set_flow(conn, user, "training", "place", data)
+        await reply(update, context, "training/ask.j2", step="place", task=None)
+        return
+    if flow.step == "place":
+        data["place"] = text
+        async with svc.db.transaction() as conn:
+            await store.set_flow(conn, user, "training", "notes", data)
+        await reply(update, context, "training/ask.j2", step="notes", task=None)
+        return
+    notes = "" if text in ("无", "没有", "-", "no") else text
+    await _create(update, context, user, data, notes)
+
+
+async def _create(
+    update: Update, context: Context, user: int, data: dict[str, Any], notes: str
+) -> None:
+    svc = services(context)
+    now = clock.now_db()
+    async with svc.db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO trainings (task_id, department_code, starts_at, place, notes, created_by,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                data["task"],
+                data["department"],
+                data["starts_at"],
+                data["place"],
+                notes,
+                user,
+                now,
+                now,
+            ),
+        )
+        training = await load(conn, int(cursor.lastrowid or 0))
+        assert training is not None
+        await store.drop_flow(conn, user)
+        await _tell_all(conn, svc, training, "new")
+        await plan_one(conn, svc, training, clock.now())
+        await audit.record(
+            conn,
+            actor=user,
+            action="training.set",
+            entity="training",
+            entity_id=training.id,
+            detail={"task": training.task_id, "starts_at": data["starts_at"]},
+        )
+        view = await _view(conn, svc, training)
+    await reply(update, context, "training/done.j2", **view, done="new")
+
+
+async def _move(
+    update: Update, context: Context, user: int, training_id: int, moment: datetime
+) -> None:
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        training = await load(conn, training_id)
+        await store.drop_flow(conn, user)
+        if training is None or training.state != "active":
+            training = None
+        else:
+            await conn.execute(
+                "UPDATE trainings SET starts_at = ?, version = version + 1, updated_at = ?"
+                " WHERE id = ?",
+                (clock.to_db(moment), clock.now_db(), training_id),
+            )
+            await store.cancel(conn, series=f"training:{training_id}")
+            training = await load(conn, training_id)
+            assert training is not None
+            await _tell_all(conn, svc, training, "moved")
+            await plan_one(conn, svc, training, clock.now())
+            await audit.record(
+                conn,
+                actor=user,
+                action="training.move",
+                entity="training",
+                entity_id=training_id,
+                detail={"starts_at": clock.to_db(moment)},
+            )
+            view = await _view(conn, svc, training)
+    if training is None:
+        await reply(update, context, "training/problem.j2", problem="gone")
+        return
+    await reply(update, context, "training/done.j2", **view, done="moved")
+
+
+async def _answer(conn: Conn, training: Training, user: int, answer: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO training_answers (training_id, tg_user_id, answer, reason, answered_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (training_id, tg_user_id) DO UPDATE SET"
+        " answer = excluded.answer, reason = excluded.reason, answered_at = excluded.answered_at",
+        (training.id, user, answer, reason, clock.now_db()),
+    )
+    await audit.record(
+        conn,
+        actor=user,
+        action=f"training.{answer}",
+        entity="training",
+        entity_id=training.id,
+        detail={"reason": reason} if reason else None,
+    )
+
+
+@button()
+async def training_button(update: Update, context: Context, identity: Identity) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    _, raw_id, action = [*query.data.split(":"), "", ""][:3]
+    svc = services(context)
+    user = identity.tg_user_id
+    async with svc.db.transaction() as conn:
+        training = await load(conn, int(raw_id)) if raw_id.isdigit() else None
+        task = await _task(conn, training.task_id) if training else None
+        if training is None or task is None or training.state != "active":
+            state = "gone"
+        elif action in ("a", "l"):
+            state = "ok" if user in await people(conn, training, task) else "outsider"
+            if state == "ok" and action == "a":
+                await _answer(conn, training, user, "attend", "")
+            elif state == "ok":
+                await store.set_flow(conn, user, "leave", "reason", {"training": training.id})
+        elif action in ("move", "cancel"):
+            state = "ok" if _may_set(identity, task) == training.department else "outsider"
+            if state == "ok" and action == "move":
+                await store.set_flow(conn, user, "training", "move", {"training": training.id})
+            elif state == "ok":
+                await conn.execute(
+                    "UPDATE trainings SET state = 'cancelled', updated_at = ? WHERE id = ?",
+                    (clock.now_db(), training.id),
+                )
+                await store.cancel(conn, series=f"training:{training.id}")
+                cancelled = await load(conn, training.id)
+                assert cancelled is not None
+                await _tell_all(conn, svc, cancelled, "cancelled")
+                await audit.record(
+                    conn,
+                    actor=user,
+                    action="training.cancel",
+                    entity="training",
+                    entity_id=training.id,
+                )
+        else:
+            state = "gone"
+    if state == "outsider":
+        await refuse(update, context, identity, f"button.{query.data}", "training")
+        return
+    await query.answer()
+    if state == "gone":
+        await reply(update, context, "training/problem.j2", problem="gone")
+    elif action == "a":
+        await reply(update, context, "training/answered.j2", answer="attend", reason="")
+    elif action == "l":
+        await reply(update, context, "training/ask.j2", step="reason", task=None)
+    elif action == "move":
+        await reply(update, context, "training/ask.j2", step="move", task=None)
+    else:
+        await reply(update, context, "training/answered.j2", answer="cancelled", reason="")
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("training", training_command))
+    app.add_handler(CallbackQueryHandler(training_button, pattern=r"^tr:"))
+    engine.register_planner("training", plan)
+    engine.register_kind("training.remind", compose)
+    engine.register_kind("training.summary", compose)

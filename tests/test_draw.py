@@ -1,0 +1,285 @@
+"""The draw end to end: /draw, notices, 收到, 申请回避 with replacement, /verify, the
+acknowledgement reminder, the unreachable inspector and the platform import. The real
+Application, the outbox and the fake Bot API (Telegram's limits on, the bot's pace loosened)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import clock
+from bot.config import DrawTunables, InvitationTunables
+from bot.domain.tasks import Answer, TaskState
+from bot.features import draw as feature
+from bot.store import tasks as task_store
+from tests.fakeapi import FakeBotApi, SentMessage
+from tests.outbox_support import (
+    ADMIN_ID,
+    add_department,
+    add_person,
+    db_of,
+    open_chat,
+    running_bot,
+    sender_of,
+    settings_for,
+    until,
+)
+
+GROUP = -5000
+LEAD, WJW_L, INS1, INS2, INS3, INS4 = 3001, 3003, 4001, 4002, 4003, 4004
+MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # Beijing Monday 10:00
+CODES = [f"9100000000000000{i:02d}" for i in range(3)]
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock() -> Any:
+    clock.set_source(lambda: MONDAY_10)
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    fake = FakeBotApi()
+    await fake.start()
+    for uid, name in (
+        (ADMIN_ID, "县局管理员"),
+        (LEAD, "民政联络员"),
+        (WJW_L, "卫健联络员"),
+        (INS1, "民政甲"),
+        (INS3, "卫健甲"),
+        (INS4, "卫健乙"),
+    ):
+        open_chat(fake, uid, name)
+    fake.add_group(GROUP, "县联合抽查协调群", creator_id=ADMIN_ID)
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+@asynccontextmanager
+async def county(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Any]:
+    settings = settings_for(api, tmp_path / "d.sqlite3")
+    tunables = replace(
+        settings.tunables,
+        invitations=InvitationTunables(scan_seconds=3600),
+        draw=DrawTunables(scan_seconds=3600),
+    )
+    async with running_bot(replace(settings, tunables=tunables)) as app:
+        db = db_of(app)
+        await add_department(db, "MZJ", "县民政局")
+        await add_department(db, "WJW", "县卫健委")
+        await add_person(db, LEAD, "民政联络员", liaison_of="MZJ")
+        await add_person(db, WJW_L, "卫健联络员", liaison_of="WJW")
+        now = clock.now_db()
+        for cert, name, dept in (
+            ("MZ001", "民政甲", "MZJ"),
+            ("MZ002", "民政乙", "MZJ"),
+            ("WJ001", "卫健甲", "WJW"),
+            ("WJ002", "卫健乙", "WJW"),
+        ):
+            await db.execute(
+                "INSERT INTO inspectors (certificate_no, name, department_code, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?)",
+                (cert, name, dept, now, now),
+            )
+        await add_person(db, INS1, "民政甲", inspector_certificate="MZ001")
+        await add_person(db, INS3, "卫健甲", inspector_certificate="WJ001")
+        await add_person(db, INS4, "卫健乙", inspector_certificate="WJ002")
+        for code, name, dept in (("MZ-01", "养老机构安全", "MZJ"), ("WJ-01", "医疗卫生", "WJW")):
+            await db.execute(
+                "INSERT INTO items (code, name, department_code, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (code, name, dept, now, now),
+            )
+        for i, code in enumerate(CODES):
+            await db.execute(
+                "INSERT INTO objects (credit_code, name, industry, address, risk_class, status,"
+                " created_at, updated_at) VALUES (?, ?, '养老机构', ?, 'D', '在业', ?, ?)",
+                (code, f"幸福养老院{i}", f"城关镇{i}号", now, now),
+            )
+        api.add_bot_to_group(GROUP, ADMIN_ID)
+        await api.wait_for_messages(GROUP, 1)
+        await db.execute("UPDATE chats SET is_coordination = 1 WHERE chat_id = ?", (GROUP,))
+        async with db.transaction() as conn:
+            task_id = await task_store.create(
+                conn,
+                industry="养老机构",
+                lead="MZJ",
+                lead_items=["MZ-01"],
+                start=datetime(2026, 12, 7).date(),
+                end=datetime(2026, 12, 18).date(),
+                deadline=MONDAY_10,
+                notes="",
+                proposed_by=LEAD,
+                partners=["WJW"],
+            )
+            await task_store.set_answer(
+                conn, task_id, "WJW", Answer.JOINED, actor=WJW_L, items=["WJ-01"], inspectors=1
+            )
+            await task_store.move(
+                conn,
+                task_id,
+                TaskState.INVITING,
+                TaskState.CONFIRMED,
+                joint=1,
+                confirmed_at=now,
+            )
+        yield app
+
+
+async def say(api: FakeBotApi, uid: int, text: str, expect: int = 1) -> list[SentMessage]:
+    before = api.sent_total(uid)
+    api.send_text(uid, text)
+    await api.wait_for_messages(uid, before + expect)
+    return api.chat_messages(uid)[before:]
+
+
+async def press(api: FakeBotApi, uid: int, message: SentMessage, label: str) -> str:
+    data = next(d for row in message.buttons for t, d in row if label in t)
+    answers = len(api.callback_answers)
+    api.press_button(uid, message.chat_id, message.message_id, data)
+    await api.wait_for(lambda: len(api.callback_answers) > answers)
+    return str(api.callback_answers[answers].get("text") or "")
+
+
+async def notice_of(api: FakeBotApi, uid: int) -> SentMessage:
+    found = await until(lambda: [m for m in api.chat_messages(uid) if "检查任务通知" in m.text])
+    message: SentMessage = found[-1]
+    return message
+
+
+async def test_draw_notices_ack_conflict_verify_and_reminder(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        [done] = await say(api, LEAD, "/draw 1")
+        assert "已完成双随机抽取" in done.text and "抽取对象 3 家" in done.text
+        assert "民政乙" in done.text  # never opened the bot
+        summary = await until(lambda: [m for m in api.chat_messages(GROUP) if "抽取结果" in m.text])
+        assert "D（高风险）：3 家中抽取 3 家" in summary[0].text and "随机种子" in summary[0].text
+        await until(lambda: [m for m in api.chat_messages(GROUP) if m.document is not None])
+        lost = await until(lambda: [m for m in api.chat_messages(LEAD) if "尚未开通" in m.text])
+        assert "民政乙" in lost[-1].text and "start=" in lost[-1].text
+        row = await db.fetchone("SELECT state FROM tasks WHERE id = 1")
+        assert row is not None and row[0] == "drawn"
+
+        notice = await notice_of(api, INS3)
+        assert "幸福养老院" in notice.text and "医疗卫生" in notice.text
+        assert "收到" in notice.button_texts
+        assert "已确认收到" in await press(api, INS3, notice, "收到")
+        acks = await say(api, LEAD, "/acks 1")
+        assert "✅ 卫健甲" in acks[0].text and "⚠️ 民政乙" in acks[0].text
+
+        # 申请回避 on the first enterprise of 卫健乙, or 卫健甲 (whoever holds object 1)
+        holder = await db.fetchone(
+            "SELECT p.tg_user_id FROM draw_assignments a JOIN inspectors i ON i.id = a.inspector_id"
+            " JOIN people p ON p.id = i.person_id WHERE a.seq = 1 AND a.department_code = 'WJW'"
+        )
+        assert holder is not None
+        uid = int(holder[0])
+        other = INS4 if uid == INS3 else INS3
+        mine = await notice_of(api, uid)
+        before_other = len([m for m in api.chat_messages(other) if "检查任务通知" in m.text])
+        await press(api, uid, mine, "申请回避：对象 1")
+        await until(lambda: "回避理由" in api.chat_messages(uid)[-1].text)
+        [ok] = await say(api, uid, "曾在该养老院任职")
+        assert "已按同样规则重新抽取替换人员" in ok.text
+        await until(
+            lambda: (
+                len([m for m in api.chat_messages(other) if "检查任务通知" in m.text])
+                > before_other
+            )
+        )
+        told = await until(lambda: [m for m in api.chat_messages(WJW_L) if "回避" in m.text])
+        assert "曾在该养老院任职" in told[-1].text
+        row = await db.fetchone("SELECT count(*) FROM draw_conflicts")
+        assert row is not None and row[0] == 1
+
+        [verified] = await say(api, LEAD, "/verify 1")
+        assert "✅ 结果一致" in verified.text
+
+        # 09:00 the next working day: one reminder to whoever has not pressed 收到
+        await sender_of(app).idle()
+        clock.set_source(lambda: datetime(2026, 12, 1, 1, 5, tzinfo=UTC))
+        before = len([m for m in api.chat_messages(INS1) if "提醒" in m.text])
+        await feature.run_due(app)
+        await feature.run_due(app)
+        await until(lambda: [m for m in api.chat_messages(INS1) if "提醒" in m.text])
+        await sender_of(app).idle()
+        assert len([m for m in api.chat_messages(INS1) if "提醒" in m.text]) == before + 1
+        assert not [m for m in api.chat_messages(INS3) if "提醒" in m.text]  # acknowledged
+        # a working day later their liaison is told
+        clock.set_source(lambda: datetime(2026, 12, 2, 1, 5, tzinfo=UTC))
+        await feature.run_due(app)
+        await until(lambda: [m for m in api.chat_messages(LEAD) if "尚未确认收到" in m.text])
+
+
+async def test_draw_refused_for_non_lead_and_shortage_is_explained(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        [refused] = await say(api, WJW_L, "/draw 1")
+        assert "只有牵头部门" in refused.text
+        await db_of(app).execute("UPDATE inspectors SET active = 0 WHERE department_code = 'WJW'")
+        [short] = await say(api, LEAD, "/draw 1")
+        assert "县卫健委" in short.text and "还差 1 名" in short.text
+        row = await db_of(app).fetchone("SELECT state FROM tasks WHERE id = 1")
+        assert row is not None and row[0] == "confirmed"
+
+
+async def test_platform_import_bad_rows_then_good_file(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as app:
+        [ask] = await say(api, LEAD, "/drawimport 1")
+        assert "统一社会信用代码" in ask.text
+        bad = f"统一社会信用代码,执法证号\n{CODES[0]},MZ001、WJ001\n999,MZ001\n".encode()
+        before = api.sent_total(LEAD)
+        api.send_document(LEAD, "平台.csv", bad)
+        await api.wait_for_messages(LEAD, before + 1)
+        report = api.chat_messages(LEAD)[-1]
+        assert "未导入" in report.text and "第 3 行" in report.text
+        row = await db_of(app).fetchone("SELECT count(*) FROM draws")
+        assert row is not None and row[0] == 0
+        good = f"统一社会信用代码,执法证号\n{CODES[0]},MZ001、WJ001\n{CODES[1]},MZ002、WJ002\n"
+        before = api.sent_total(LEAD)
+        api.send_document(LEAD, "平台.csv", good.encode())
+        await api.wait_for_messages(LEAD, before + 1)
+        done = await until(
+            lambda: [m for m in api.chat_messages(LEAD) if "平台抽取结果导入" in m.text]
+        )
+        assert "抽取对象 2 家" in done[-1].text
+        await notice_of(api, INS1)
+        [verified] = await say(api, LEAD, "/verify 1")
+        assert "✅ 结果一致" in verified.text and "平台导入" in verified.text
+
+
+async def test_swap_needs_a_reason_and_enterprise_notice(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        row = await db_of(app).fetchone(
+            "SELECT i.certificate_no FROM draw_assignments a JOIN inspectors i"
+            " ON i.id = a.inspector_id WHERE a.seq = 2 AND a.department_code = 'MZJ'"
+        )
+        assert row is not None
+        old = row[0]
+        new = "MZ002" if old == "MZ001" else "MZ001"
+        [usage] = await say(api, LEAD, f"/swap 1 2 {old} {new}")
+        assert "用法" in usage.text
+        await say(api, LEAD, f"/swap 1 2 {old} {new} 借调外出")
+        await until(lambda: [m for m in api.chat_messages(LEAD) if "已调换" in m.text])
+        told = await until(
+            lambda: [m for m in api.chat_messages(LEAD) if "理由：借调外出" in m.text]
+        )
+        assert new in told[-1].text
+        await sender_of(app).idle()
+        [doc] = await say(api, LEAD, "/notice 1 2")
+        assert doc.document is not None
