@@ -6,8 +6,8 @@ Result deadlines: results are entered, reviewed and published within `[results] 
 (20) working days of the end of the inspection window. For every task that reached 已确认 and
 is not cancelled or done, the liaisons of the participating departments are reminded
 5, 2 and 1 working days before (09:00), and once the deadline passed, liaisons and
-administrators are told on the next working day. Results arrive with a later release:
-`results_complete` treats every task as incomplete until then.
+administrators are told on the next working day. A task whose results are all published
+(the results feature then moves it to 已完成) gets no more of them.
 
 Callback data: `rm:<pause|resume>:<series>`.
 """
@@ -48,8 +48,12 @@ RESULT_STATES = ("confirmed", "drawn", "inspecting", "publishing")
 
 
 async def results_complete(conn: Conn, task_id: int) -> bool:
-    """Whether every result of a task is published. Stub until results exist (issue 7)."""
-    return False
+    """Whether every result of a task is published: the results feature marks such a task done
+    (bot.domain.results.progress_stage) in the transaction that publishes the last result."""
+    cursor = await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    return row is not None and row[0] == "done"
 
 
 async def _participants(conn: Conn, task_id: int) -> tuple[str, list[str]]:
