@@ -82,10 +82,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.db import open_database
     from bot.render import Renderer
 
+    if args.kind.strip().lower() in PLAN_WORDS:
+        return cmd_import_plan(settings, args)
     kind = importer.parse_kind(args.kind)
     if kind is None:
         print(
-            f"unknown directory kind {args.kind!r}: use departments, inspectors, objects or items",
+            f"unknown directory kind {args.kind!r}: use departments, inspectors, objects, items"
+            " or plan",
             file=sys.stderr,
         )
         return 2
@@ -113,6 +116,32 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         "directories/report_plain.j2", report=report, label=importer.KIND_LABELS[kind]
     )
     print(text)
+    return 0 if report.ok else 1
+
+
+PLAN_WORDS = ("plan", "计划", "年度计划", "抽查计划", "年度抽查计划")
+
+
+def cmd_import_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """`import plan FILE [--dry-run]`: the annual plan, replacing each year the file covers."""
+    from bot import plan_import
+    from bot.db import open_database
+    from bot.render import Renderer
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"file not found: {path}", file=sys.stderr)
+        return 2
+    data = path.read_bytes()
+
+    async def go() -> plan_import.PlanReport:
+        async with open_database(settings.db_path) as db:
+            return await plan_import.import_plan(
+                db, path.name, data, dry_run=args.dry_run, tunables=settings.tunables
+            )
+
+    report = asyncio.run(go())
+    print(Renderer(html=False).text("plan/report_plain.j2", report=report))
     return 0 if report.ok else 1
 
 
@@ -169,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate
     )
-    imp = sub.add_parser("import", help="import a directory from an .xlsx or .csv file")
-    imp.add_argument("kind", help="departments | inspectors | objects | items")
+    imp = sub.add_parser(
+        "import", help="import a directory or the annual plan from an .xlsx or .csv file"
+    )
+    imp.add_argument("kind", help="departments | inspectors | objects | items | plan")
     imp.add_argument("file", help="path of the .xlsx or .csv file")
     imp.add_argument("--dry-run", action="store_true", help="check the file, change nothing")
     imp.set_defaults(func=cmd_import)

@@ -23,8 +23,10 @@ from bot.domain.pacing import Pacer
 from bot.domain.roles import Identity, Where
 from bot.features import broadcast, directories, fallback, groups, onboarding, tasks
 from bot.features import draw as draw_feature
+from bot.features import plan as plan_feature
 from bot.features import reminders as reminder_features
 from bot.features import results as results_feature
+from bot.features import stats as stats_feature
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
 from bot.services import Services
@@ -109,11 +111,13 @@ def build_application(settings: Settings) -> Application:
     # Order matters: feature handlers first, the catch-all fallback and error handler last.
     onboarding.register(app)
     groups.register(app)
+    plan_feature.register(app)  # /plan; files captioned 计划 (before the directory uploads)
     directories.register(app)
     broadcast.register(app)
     tasks.register(app)
     reminder_features.register(app)  # /reminders, /holiday, /report(s), /training
     draw_feature.register(app)
     results_feature.register(app)  # /r, /results, /review, /followup, /export, /qr
+    stats_feature.register(app)  # /stats, /reportdraft
     fallback.register(app)
     return app

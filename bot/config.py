@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.delivery import RetryPolicy
+from bot.domain.kpi import KpiRules
 from bot.domain.pacing import PacingLimits
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
@@ -207,6 +208,8 @@ class ReminderTunables:
     result_working_days: int = 20
     result_days_before: tuple[int, ...] = (5, 2, 1)  # working days before the result deadline
     result_time: time = time(9, 0)
+    followup_days_before: tuple[int, ...] = (3, 1)  # working days before a 整改 due date
+    followup_time: time = time(9, 0)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> ReminderTunables:
@@ -252,6 +255,10 @@ class ReminderTunables:
                 values["result_days_before"] = _positive_ints("results", name, value)
             elif name == "time":
                 values["result_time"] = _clock_time("results", name, value)
+            elif name == "followup_days_before":
+                values["followup_days_before"] = _positive_ints("results", name, value)
+            elif name == "followup_time":
+                values["followup_time"] = _clock_time("results", name, value)
             else:
                 raise ConfigError(f"[results] 没有配置项 {name} (unknown value)")
         return cls(**values)
@@ -313,6 +320,54 @@ class DrawTunables:
 
 
 @dataclass(frozen=True)
+class StatsTunables:
+    """[stats]: the county's targets and how they are counted. See bot/domain/kpi.py."""
+
+    period: str = "quarter"  # /stats without an argument: "quarter" or "year"
+    rules: KpiRules = field(default_factory=KpiRules)
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any]) -> StatsTunables:
+        section = dict(data.get("stats", {}))
+        period = section.pop("period", cls.period)
+        if period not in ("quarter", "year"):
+            raise ConfigError('配置项 stats.period 必须是 "quarter" 或 "year"')
+        values: dict[str, Any] = {}
+        choices = {
+            "partner_counting": ("lead_only", "all_participants"),
+            "enterprise_basis": ("drawn", "entered"),
+        }
+        states = ("inviting", "confirmed", "drawn", "inspecting", "publishing", "done", "cancelled")
+        for name, value in section.items():
+            if name in ("target_joint", "target_joint_enterprises", "target_risk"):
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                if not ok or not 0 <= value <= 1:
+                    raise ConfigError(f"配置项 stats.{name} 必须是 0–1 之间的小数（如 0.6）")
+                values[name] = float(value)
+            elif name in choices:
+                if value not in choices[name]:
+                    raise ConfigError(f"配置项 stats.{name} 只能是 {' 或 '.join(choices[name])}")
+                values[name] = value
+            elif name == "risk_single_counts":
+                if not isinstance(value, bool):
+                    raise ConfigError("配置项 stats.risk_single_counts 必须是 true 或 false")
+                values[name] = value
+            elif name == "counted_states":
+                if not isinstance(value, list) or not value or not set(value) <= set(states):
+                    raise ConfigError(f"配置项 stats.counted_states 只能取 {'、'.join(states)}")
+                values[name] = tuple(value)
+            elif name == "problem_categories":
+                if not isinstance(value, list) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value
+                ):
+                    raise ConfigError("配置项 stats.problem_categories 必须是结果代码列表")
+                values[name] = tuple(value)
+            else:
+                raise ConfigError(f"[stats] 没有配置项 {name} (unknown value)")
+        return cls(period=period, rules=KpiRules(**values))
+
+
+@dataclass(frozen=True)
 class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
 
@@ -323,6 +378,7 @@ class Tunables:
     invitations: InvitationTunables = field(default_factory=InvitationTunables)
     reminders: ReminderTunables = field(default_factory=ReminderTunables)
     draw: DrawTunables = field(default_factory=DrawTunables)
+    stats: StatsTunables = field(default_factory=StatsTunables)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -344,6 +400,7 @@ class Tunables:
             invitations=InvitationTunables.from_toml(data),
             reminders=ReminderTunables.from_toml(data),
             draw=DrawTunables.from_toml(data),
+            stats=StatsTunables.from_toml(data),
         )
 
 

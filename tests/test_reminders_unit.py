@@ -129,18 +129,25 @@ def test_tunables_parse_and_refuse() -> None:
             "reminders": {"grace_hours": 6, "quiet_start": "22:00"},
             "training": {"offsets": ["2d", "3h"]},
             "reports": {"deadlines": ["06-30", "12-31"], "days_before": [5], "max_file_mb": 5},
-            "results": {"working_days": 15, "days_before": [3]},
+            "results": {
+                "working_days": 15,
+                "days_before": [3],
+                "followup_days_before": [1, 5],
+                "followup_time": "08:30",
+            },
         }
     ).reminders
     assert t.grace_hours == 6 and t.quiet_start == time(22)
     assert t.training_offsets_minutes == (2880, 180)
     assert t.report_deadlines == ("06-30", "12-31") and t.report_max_file_mb == 5
     assert t.result_working_days == 15 and t.result_days_before == (3,)
+    assert t.followup_days_before == (5, 1) and t.followup_time == time(8, 30)
     for bad in (
         {"reminders": {"grace": 1}},
         {"training": {"offsets": ["soon"]}},
         {"reports": {"deadlines": ["02-30"]}},
         {"results": {"working_days": 0}},
+        {"results": {"followup_days_before": [0]}},
     ):
         with pytest.raises(ConfigError):
             Tunables.from_toml(bad)

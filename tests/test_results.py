@@ -10,14 +10,14 @@ import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from bot import clock
+from bot import clock, reminders
 from bot.config import DrawTunables, InvitationTunables
 from bot.domain.results import EXPORT_COLUMNS
 from bot.domain.tasks import Answer, TaskState
@@ -149,10 +149,16 @@ async def drawn(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Any]:
 
 
 async def say(api: FakeBotApi, uid: int, text: str, expect: int = 1) -> list[SentMessage]:
+    """The bot's answers to `text`; a liaison's hourly "entries await review" notice (sent
+    through the outbox, at any moment) is not one of them."""
     before = api.sent_total(uid)
     api.send_text(uid, text)
-    await api.wait_for_messages(uid, before + expect)
-    return api.chat_messages(uid)[before:]
+
+    def answers() -> list[SentMessage]:
+        return [m for m in api.chat_messages(uid)[before:] if "等待审核" not in m.text]
+
+    found: list[SentMessage] = await until(lambda: len(answers()) >= expect and answers())
+    return found
 
 
 async def press(api: FakeBotApi, uid: int, message: SentMessage, label: str) -> str:
@@ -406,3 +412,142 @@ async def test_followup_required_notified_and_closed(api: FakeBotApi, tmp_path: 
             "SELECT followup, followup_state, followup_note FROM results"
         )
         assert row is not None and tuple(row) == ("notify", "closed", "已整改到位")
+
+
+def beijing(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour - 8, minute, tzinfo=UTC)
+
+
+def texts(api: FakeBotApi, uid: int, needle: str) -> list[str]:
+    return [m.text for m in api.chat_messages(uid) if needle in m.text]
+
+
+async def run_reminders(api: FakeBotApi, app: Any, moment: datetime) -> None:
+    clock.set_source(lambda: moment)
+    await reminders.run_due(app)
+    await reminders.run_due(app)  # a second run sends nothing more
+    await sender_of(app).idle()
+
+
+async def test_followup_due_date_reminders_until_closed(api: FakeBotApi, tmp_path: Path) -> None:
+    async with drawn(api, tmp_path) as app:
+        # object 1: 整改 by 16 December (Wednesday); object 2: by 23 December, closed early
+        await say(api, INS3, "/r 1 1 6 远程 消毒记录缺失")
+        await say(api, INS3, "/followup 1 1 整改 2026-12-16 补齐消毒记录")
+        await say(api, INS3, "/r 1 2 6 远程 台账缺失")
+        await say(api, INS3, "/followup 1 2 整改 2026-12-23")
+        await say(api, WJW_L, "/followup 1 1 移送")  # another measure on it…
+        await say(api, WJW_L, "/followup 1 1 整改 2026-12-16 补齐消毒记录")  # …and back
+
+        await run_reminders(api, app, beijing(12, 11, 8, 59))  # planned, nothing due yet
+        assert texts(api, WJW_L, "整改期限提醒") == []
+        [closed] = await say(api, INS3, "/followup 1 2 完结 已整改")
+        assert "已完结" in closed.text
+
+        # 3 working days before 16 December: Friday 11 December, 09:00 Beijing
+        await run_reminders(api, app, beijing(12, 11, 9))
+        for uid in (WJW_L, INS3):  # the liaison and the inspector who entered it
+            [told] = texts(api, uid, "整改期限提醒")
+            assert "对象 1 幸福养老院1（县卫健委）" in told and "2026-12-16" in told
+            assert "还有 3 个工作日" in told and "补齐消毒记录" in told
+            assert "/followup 1 1 完结" in told
+        assert texts(api, LEAD, "整改") == [] and texts(api, ADMIN_ID, "整改") == []
+
+        # 1 working day before: Tuesday 15 December
+        await run_reminders(api, app, beijing(12, 15, 9))
+        assert len(texts(api, WJW_L, "还有 1 个工作日")) == 1
+        assert len(texts(api, INS3, "还有 1 个工作日")) == 1
+
+        # the first working day after the due date, still 未完结: the administrators too, once
+        await run_reminders(api, app, beijing(12, 17, 9))
+        await run_reminders(api, app, beijing(12, 18, 9))
+        for uid in (WJW_L, INS3, ADMIN_ID):
+            [overdue] = texts(api, uid, "整改已逾期")
+            assert "2026-12-16" in overdue and "对象 1" in overdue
+        assert texts(api, LEAD, "整改") == []
+        # the closed follow-up (object 2, due 23 December) never reminded anyone
+        reminded = [t for uid in (WJW_L, INS3) for t in texts(api, uid, "联合检查 #1 对象")]
+        assert len(reminded) == 6 and all("对象 2" not in t for t in reminded)
+        sent = await db_of(app).fetchone(
+            "SELECT count(*) FROM reminders WHERE kind LIKE 'followup.%' AND status = 'fired'"
+        )
+        assert sent is not None and sent[0] == 7  # 2 × 2 before, 3 overdue
+
+        # closed after its reminders were planned: nothing more
+        await say(api, INS3, "/followup 1 1 完结 2026-12-18")
+        await run_reminders(api, app, beijing(12, 24, 9))
+        assert len(texts(api, ADMIN_ID, "整改已逾期")) == 1
+        assert len(texts(api, WJW_L, "联合检查 #1 对象")) == 3
+        # object 2 (due 23 December, closed first): every reminder planned for it was dropped
+        rows = await db_of(app).fetchall(
+            "SELECT status, count(*) FROM reminders WHERE kind LIKE 'followup.%'"
+            " AND payload LIKE '%2026-12-23%' GROUP BY status"
+        )
+        assert [tuple(r) for r in rows] == [("skipped", 7)]  # 2 × 2 before, 3 overdue
+
+
+async def test_task_detail_shows_missing_results(api: FakeBotApi, tmp_path: Path) -> None:
+    async with drawn(api, tmp_path) as app:
+        async with db_of(app).transaction() as conn:  # task 2: confirmed, not drawn
+            await task_store.create(
+                conn,
+                industry="学校",
+                lead="MZJ",
+                lead_items=["MZ-01"],
+                start=date(2026, 12, 7),
+                end=date(2026, 12, 18),
+                deadline=MONDAY_10,
+                notes="",
+                proposed_by=LEAD,
+                partners=["WJW"],
+            )
+        [undrawn] = await say(api, LEAD, "/task 2")
+        assert "检查结果" not in undrawn.text and "尚缺" not in undrawn.text
+
+        [detail] = await say(api, LEAD, "/task 1")
+        assert "已公示 0 / 4" in detail.text and "2027-01-15" in detail.text
+        assert "20 个工作日" in detail.text
+        assert "县民政局：2 家" in detail.text and "县卫健委：2 家" in detail.text
+        assert "/results 1" in detail.text
+        assert "幸福养老院" not in detail.text  # a summary: the list is in /results
+        assert len(detail.text) <= 4096
+
+        await say(api, WJW_L, "/r 1 1 1 书面")
+        await say(api, WJW_L, "/r 1 2 1 书面")
+        [review] = await say(api, WJW_L, "/review 1")
+        before = api.sent_total(WJW_L)
+        await press(api, WJW_L, review, "全部通过")
+        await api.wait_for_messages(WJW_L, before + 1)
+        await say(api, LEAD, "/r 1 2 1 书面")
+        [detail] = await say(api, ADMIN_ID, "/task 1")
+        assert "已公示 2 / 4" in detail.text
+        missing = detail.text.split("尚缺结果")[1]
+        assert "县民政局：2 家（1 家待审核）" in missing and "县卫健委" not in missing
+
+
+async def test_liaisons_told_of_entries_awaiting_review_hourly(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with drawn(api, tmp_path) as app:
+        await say(api, INS3, "/r 1 1 1 书面")
+        told = await until(lambda: texts(api, WJW_L, "等待审核"))
+        assert "县卫健委有 1 条检查结果等待审核" in told[0] and "/review 1" in told[0]
+        await say(api, INS3, "/r 1 2 1 书面")
+        await say(api, INS3, "/r 1 2 5 书面 已当场责令改正")  # an edit: still within the hour
+        await sender_of(app).idle()
+        assert len(texts(api, WJW_L, "等待审核")) == 1
+        assert texts(api, LEAD, "等待审核") == []  # another department's entries
+        # a liaison entering their own department's result is not told about it
+        await say(api, LEAD, "/r 1 1 1 书面")
+        await sender_of(app).idle()
+        assert texts(api, LEAD, "等待审核") == []
+
+        # the next hour: one more message, with the current count
+        clock.set_source(lambda: MONDAY_10 + timedelta(hours=1))
+        await say(api, INS3, "/r 1 2 1 书面")
+        told = await until(lambda: texts(api, WJW_L, "等待审核")[1:])
+        assert "县卫健委有 2 条检查结果等待审核" in told[0]
+        row = await db_of(app).fetchone(
+            "SELECT count(*) FROM outbox WHERE dedup_key LIKE 'results:awaiting:%'"
+        )
+        assert row is not None and row[0] == 2

@@ -15,7 +15,11 @@ Callback data: `rg:<nonce>:…` guided entry, `rv:p|r:<result>` / `rv:a:<task>` 
 Typed input (a note, guidance, a return reason) is taken in handler group -5, only while
 result_flows says this person owes it (30 minutes). A photo or document sent in reply to an
 entry's confirmation is attached to the entry as evidence (group -5 too). Messages sent on the
-bot's own initiative (returned entries, 抄告, completion) go through the outbox.
+bot's own initiative (returned entries, 抄告, completion, entries awaiting review) go through the
+outbox. An open 责令限期整改 is a reminder series (`followup:<task>`): the department's liaisons
+and the person who entered it are reminded `[results] followup_days_before` (3, 1) working days
+before its due date at `followup_time` (09:00), and told, with the administrators, on the first
+working day after it while it is still 未完结.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import qrcode
@@ -42,16 +46,19 @@ from telegram.ext import (
     filters,
 )
 
-from bot import clock
+from bot import clock, workcal
+from bot import reminders as engine
+from bot.domain import reminders as reminder_rules
 from bot.domain import results as rules
 from bot.domain.results import Measure, Method, ResultState
 from bot.domain.roles import Identity, Role
-from bot.domain.tasks import TaskState
+from bot.domain.tasks import QuietHours, TaskState
 from bot.features.common import Context, button, command, edit, identify, reply
 from bot.features.tasks import work_calendar
 from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import draw as draw_store
+from bot.store import reminders as reminder_store
 from bot.store import results as store
 from bot.store import tasks as task_store
 from bot.store.tasks import Conn, Task
@@ -267,6 +274,7 @@ async def _save(
                     detail={"version": saved.version, "codes": draft.codes},
                 )
                 await advance(conn, svc, task, identity.tg_user_id)
+                await _tell_reviewers(conn, svc, task, dept, identity.tg_user_id)
                 view = await _entry_view(conn, svc, task, b, saved, edited=not new)
         if problem is not None:
             await audit.record(
@@ -297,6 +305,37 @@ async def _save(
         message_id = sent[-1].message_id
     async with svc.db.transaction() as conn:
         await store.link_message(conn, chat.id, message_id, saved.id)
+
+
+async def _tell_reviewers(conn: Conn, svc: Services, task: Task, dept: str, actor: int) -> None:
+    """Tell the department's liaisons (not the one who just entered) that entries await their
+    review: at most one message per liaison, department and task per hour (Beijing time); in
+    the quiet hours it waits for their end."""
+    waiting = sum(
+        1
+        for r in await store.of_task(conn, task.id)
+        if r.department_code == dept and r.state is ResultState.PENDING
+    )
+    if not waiting:
+        return
+    now = clock.now().astimezone(svc.settings.tz)
+    hour = now.strftime("%Y%m%d%H")
+    t = svc.settings.tunables.reminders
+    quiet = QuietHours(t.quiet_start, t.quiet_end)
+    not_before = quiet.adjust(now) if quiet.is_quiet(now) else None
+    names = await task_store.department_names(conn)
+    message = svc.renderer.message(
+        "results/awaiting_review.j2", task=task, dept=names.get(dept, dept), count=waiting
+    )
+    for uid in (await task_store.liaisons(conn, [dept])).get(dept, []):
+        if uid != actor:
+            await outbox.enqueue(
+                conn,
+                uid,
+                message,
+                dedup_key=f"results:awaiting:{task.id}:{dept}:{hour}:{uid}",
+                not_before=not_before,
+            )
 
 
 async def _entry_view(
@@ -662,16 +701,22 @@ async def _task_arg(
     return task, b
 
 
-@command("results")
-async def results_command(update: Update, context: Context, identity: Identity) -> None:
-    found = await _task_arg(update, context, identity)
-    if found is None:
-        return
-    task, b = found
-    svc = services(context)
-    missing = rules.missing(b.pairs, b.states)
+@dataclass(frozen=True)
+class Progress:
+    """A drawn task's results: published / total (object × department), what is missing per
+    department (rows: seq, name, state label, assigned inspectors) and the result deadline."""
+
+    total: int
+    published: int
+    missing: dict[str, list[dict[str, Any]]]
+    deadline: date
+    working_days: int
+    overdue: bool
+
+
+def progress(svc: Services, b: Board) -> Progress:
     by_dept: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for m in missing:
+    for m in rules.missing(b.pairs, b.states):
         by_dept[m.department].append(
             {
                 "seq": m.seq,
@@ -680,22 +725,43 @@ async def results_command(update: Update, context: Context, identity: Identity) 
                 "who": [a.name for a in b.inspectors(m.seq, m.department)],
             }
         )
-    deadline = rules.result_deadline(
-        task.window_end, work_calendar(svc), svc.settings.tunables.reminders.result_working_days
+    working_days = svc.settings.tunables.reminders.result_working_days
+    deadline = rules.result_deadline(b.task.window_end, work_calendar(svc), working_days)
+    return Progress(
+        total=len(b.pairs),
+        published=sum(1 for s in b.states.values() if s is ResultState.PUBLISHED),
+        missing=dict(sorted(by_dept.items())),
+        deadline=deadline,
+        working_days=working_days,
+        overdue=_today(svc) > deadline,
     )
-    published = sum(1 for s in b.states.values() if s is ResultState.PUBLISHED)
+
+
+async def task_progress(conn: Conn, svc: Services, task: Task) -> Progress | None:
+    """What `/task` summarises once the task is drawn (None before the draw)."""
+    b = await board(conn, task)
+    return progress(svc, b) if b.assignments else None
+
+
+@command("results")
+async def results_command(update: Update, context: Context, identity: Identity) -> None:
+    found = await _task_arg(update, context, identity)
+    if found is None:
+        return
+    task, b = found
+    p = progress(services(context), b)
     await reply(
         update,
         context,
         "results/overview.j2",
         task=task,
         names=b.names,
-        total=len(b.pairs),
-        published=published,
-        missing=dict(sorted(by_dept.items())),
-        deadline=deadline,
-        working_days=svc.settings.tunables.reminders.result_working_days,
-        overdue=_today(svc) > deadline,
+        total=p.total,
+        published=p.published,
+        missing=p.missing,
+        deadline=p.deadline,
+        working_days=p.working_days,
+        overdue=p.overdue,
     )
 
 
@@ -935,6 +1001,101 @@ async def followup_command(update: Update, context: Context, identity: Identity)
             view.update(result=result, names=b.names if b else {})
     await reply(update, context, "results/followup.j2", outcome=outcome,
                 measures=rules.MEASURE_LABELS, **view)  # fmt: skip
+
+
+# -- follow-up reminders (责令限期整改 with a due date) -----------------------------------------
+
+
+async def plan_followups(conn: Conn, svc: Services, now: datetime) -> None:
+    """Plan the reminders of every open 责令限期整改 (idempotent: keyed by result, due date,
+    slot and person; a new due date gets new keys, the old ones are dropped when composed)."""
+    t = svc.settings.tunables.reminders
+    cal = workcal.calendar(svc)
+    tz = svc.settings.tz
+    grace = timedelta(hours=t.grace_hours)
+    cursor = await conn.execute(
+        "SELECT r.id, r.task_id, r.department_code, r.followup_due, r.entered_by"
+        " FROM results r JOIN tasks t ON t.id = r.task_id"
+        " WHERE r.followup = ? AND r.followup_state = 'open' AND r.followup_due IS NOT NULL"
+        " AND t.state != 'cancelled' ORDER BY r.id",
+        (Measure.RECTIFY.value,),
+    )
+    rows = list(await cursor.fetchall())
+    await cursor.close()
+    if not rows:
+        return
+    admins = await workcal.admins(conn, svc.settings.admins)
+    for result_id, task_id, dept, due_text, entered_by in rows:
+        due = date.fromisoformat(due_text)
+        await workcal.note_gaps(conn, svc, [due])
+        people = set((await task_store.liaisons(conn, [dept])).get(dept, []))
+        cursor = await conn.execute(
+            "SELECT 1 FROM people WHERE tg_user_id = ? AND reachable = 1", (entered_by,)
+        )
+        if await cursor.fetchone() is not None:
+            people.add(int(entered_by))
+        await cursor.close()
+        series = f"followup:{task_id}"
+        payload = {"result": result_id, "due": due.isoformat()}
+        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=tz)
+        key = f"followup:{result_id}:{due}"
+        slots = reminder_rules.result_slots(due, t.followup_days_before, t.followup_time, cal, tz)
+        for uid in sorted(people):
+            for n, when in slots:
+                await reminder_store.plan(
+                    conn,
+                    series=series,
+                    kind="followup.before",
+                    user=uid,
+                    due=when,
+                    purpose=end,
+                    payload={**payload, "days": n},
+                    key=f"{key}:before:{n}:{uid}",
+                    skip_before=now - grace,
+                )
+        overdue_at = datetime.combine(cal.add_workdays(due, 1), t.followup_time, tzinfo=tz)
+        for uid in sorted(people | set(admins)):
+            await reminder_store.plan(
+                conn,
+                series=series,
+                kind="followup.overdue",
+                user=uid,
+                due=overdue_at,
+                payload=payload,
+                key=f"{key}:overdue:{uid}",
+                skip_before=now - grace,
+            )
+
+
+async def compose_followup(
+    conn: Conn, svc: Services, reminder: reminder_store.Reminder, now: datetime
+) -> engine.Composed | None:
+    """None once the follow-up is closed, changed (another measure or due date) or gone."""
+    result = await store.by_id(conn, int(reminder.payload["result"]))
+    if (
+        result is None
+        or result.followup is not Measure.RECTIFY
+        or result.followup_state != "open"
+        or result.followup_due is None
+        or result.followup_due.isoformat() != reminder.payload["due"]
+    ):
+        return None
+    task = await task_store.load(conn, result.task_id)
+    if task is None or task.state is TaskState.CANCELLED:
+        return None
+    b = await board(conn, task)
+    rendered = svc.renderer.message(
+        "results/followup_reminder.j2",
+        kind="before" if reminder.kind == "followup.before" else "overdue",
+        task=task,
+        seq=result.seq,
+        enterprise=b.name_of(result.seq),
+        dept=b.names.get(result.department_code, result.department_code),
+        due=result.followup_due.isoformat(),
+        days=reminder.payload.get("days", 0),
+        note=result.followup_note,
+    )
+    return engine.composed(rendered)
 
 
 # -- /export ---------------------------------------------------------------------------------------
@@ -1179,3 +1340,6 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
     app.add_handler(CallbackQueryHandler(guidance_button, pattern=r"^rs:g:\d+$"))
     app.add_handler(CallbackQueryHandler(checkin_button, pattern=r"^rc:\d+:\d+$"))
+    engine.register_planner("followups", plan_followups)
+    engine.register_kind("followup.before", compose_followup)
+    engine.register_kind("followup.overdue", compose_followup, expires_with_purpose=False)

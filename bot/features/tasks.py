@@ -64,6 +64,7 @@ MAX_INDUSTRIES = 16
 MAX_OPTIONS = 60  # buttons per page of items, departments (Telegram allows 100 buttons)
 MAX_TEXT = 500  # a reason or a note
 MAX_INSPECTORS = 50
+MAX_PROGRESS_DEPARTMENTS = 15  # /task lists this many departments' missing results, /results all
 
 
 def work_calendar(svc: Services) -> WorkCalendar:
@@ -1422,6 +1423,11 @@ async def task_command(update: Update, context: Context, identity: Identity) -> 
             row = await cursor.fetchone()
             await cursor.close()
             view["proposer"] = row[0] if row else str(task.proposed_by)
+            # Once drawn: what results are missing and from whom (the /results computation;
+            # imported here because bot.features.results imports this module).
+            from bot.features import results
+
+            view["progress"] = await results.task_progress(conn, svc, task)
     if task is None or view is None:
         await reply(update, context, "tasks/usage.j2", problem="not_found", given=given)
         return
@@ -1431,7 +1437,13 @@ async def task_command(update: Update, context: Context, identity: Identity) -> 
         if task.invitation(code) is not None and task.state is TaskState.INVITING
     ]
     await reply(
-        update, context, "tasks/detail.j2", **view, mine=mine, lead=_is_lead(identity, task)
+        update,
+        context,
+        "tasks/detail.j2",
+        **view,
+        mine=mine,
+        lead=_is_lead(identity, task),
+        max_departments=MAX_PROGRESS_DEPARTMENTS,
     )
 
 
