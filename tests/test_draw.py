@@ -283,3 +283,84 @@ async def test_swap_needs_a_reason_and_enterprise_notice(api: FakeBotApi, tmp_pa
         await sender_of(app).idle()
         [doc] = await say(api, LEAD, "/notice 1 2")
         assert doc.document is not None
+
+
+async def _conflict_prompt(api: FakeBotApi, app: Any) -> int:
+    """/draw 1, then whoever holds object 1 for 卫健 presses 申请回避 and is asked why."""
+    await say(api, LEAD, "/draw 1")
+    await sender_of(app).idle()
+    holder = await db_of(app).fetchone(
+        "SELECT p.tg_user_id FROM draw_assignments a JOIN inspectors i ON i.id = a.inspector_id"
+        " JOIN people p ON p.id = i.person_id WHERE a.seq = 1 AND a.department_code = 'WJW'"
+    )
+    assert holder is not None
+    uid = int(holder[0])
+    await press(api, uid, await notice_of(api, uid), "申请回避：对象 1")
+    await until(lambda: "回避理由" in api.chat_messages(uid)[-1].text)
+    return uid
+
+
+async def _conflicts(app: Any) -> int:
+    row = await db_of(app).fetchone("SELECT count(*) FROM draw_conflicts")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_an_old_conflict_prompt_expires(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as app:
+        uid = await _conflict_prompt(api, app)
+        clock.set_source(lambda: datetime(2026, 11, 30, 2, 31, tzinfo=UTC))
+        await say(api, uid, "好的")
+        assert await _conflicts(app) == 0
+        row = await db_of(app).fetchone("SELECT count(*) FROM draw_pending")
+        assert row is not None and row[0] == 0
+
+
+async def test_any_command_drops_the_conflict_prompt(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as app:
+        uid = await _conflict_prompt(api, app)
+        await say(api, uid, "/help")
+        await say(api, uid, "曾在该养老院任职")
+        assert await _conflicts(app) == 0
+
+
+async def test_a_directory_upload_after_an_abandoned_drawimport(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, ADMIN_ID, "/drawimport 1")
+        sheet = f"统一社会信用代码,名称\n{CODES[0]},幸福养老院0\n".encode()
+        before = api.sent_total(ADMIN_ID)
+        api.send_document(ADMIN_ID, "objects.csv", sheet, caption="对象")
+        await api.wait_for_messages(ADMIN_ID, before + 1)
+        answer = api.chat_messages(ADMIN_ID)[-1].text
+        assert "平台抽取结果" not in answer and "对象" in answer
+        row = await db_of(app).fetchone("SELECT count(*) FROM draw_pending")
+        assert row is not None and row[0] == 0
+        row = await db_of(app).fetchone("SELECT count(*) FROM draws")
+        assert row is not None and row[0] == 0
+
+
+async def test_acknowledgement_reminders_wait_for_the_morning(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        db = db_of(app)
+
+        async def queued(key: str) -> set[str]:
+            rows = await db.fetchall("SELECT not_before FROM outbox WHERE dedup_key LIKE ?", (key,))
+            return {str(r[0]) for r in rows}
+
+        # Tuesday 23:30 Beijing (a restart at night): the reminder waits until 08:00
+        clock.set_source(lambda: datetime(2026, 12, 1, 15, 30, tzinfo=UTC))
+        await feature.run_due(app)
+        morning = clock.to_db(datetime(2026, 12, 2, 0, 0, tzinfo=UTC))
+        assert await queued("draw:1:ackrem:%") == {morning}
+        # Wednesday 23:30: the liaisons' escalation waits too
+        clock.set_source(lambda: datetime(2026, 12, 2, 15, 30, tzinfo=UTC))
+        await feature.run_due(app)
+        assert await queued("draw:1:ackesc:%") == {
+            clock.to_db(datetime(2026, 12, 3, 0, 0, tzinfo=UTC))
+        }

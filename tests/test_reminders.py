@@ -467,3 +467,116 @@ async def test_drawn_inspectors_are_on_the_training(api: FakeBotApi, tmp_path: P
         await say(api, MZ, "县局三楼会议室")
         await say(api, MZ, "无")
         await until(lambda: texts(api, inspector, "查前培训通知"))
+
+
+async def crafted(app: Any, api: FakeBotApi, data: str) -> SentMessage:
+    """A message to the liaison carrying a button the bot never offered (a crafted press)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    before = api.sent_total(MZ)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
+    await app.bot.send_message(MZ, "crafted", reply_markup=keyboard)
+    await api.wait_for_messages(MZ, before + 1)
+    return api.chat_messages(MZ)[-1]
+
+
+def by_label(message: SentMessage, label: str) -> str:
+    assert message.reply_markup is not None
+    for row in message.reply_markup["inline_keyboard"]:
+        for b in row:
+            if b.get("text") == label:
+                return str(b["callback_data"])
+    raise AssertionError(f"no button {label} in {message.reply_markup}")
+
+
+async def test_a_late_report_counts_for_the_missed_quarter(api: FakeBotApi, tmp_path: Path) -> None:
+    set_now(bj(3, 10, 8))
+    async with running_bot(settings(api, tmp_path)) as app:
+        db = db_of(app)
+        await seed(app, ("MZJ",))
+        await run(app, bj(3, 10, 8))
+        await run(app, bj(3, 25, 9))  # Q1's deadline (Tuesday 24 March) missed: first overdue
+        await settle(api, app)
+        assert len(texts(api, MZ, "季度工作进展报告已逾期")) == 1
+        set_now(bj(3, 25, 10))
+        await say(api, MZ, "/report")
+        card = api.chat_messages(MZ)[-1]
+        assert "2026年第一季度（已逾期）" in card.text and "未报送" in card.text
+        assert data_of(card, "rp:up:") == "rp:up:MZJ:2026Q1"
+        # a crafted button for a quarter beyond the current one is refused, nothing recorded
+        for data in ("rp:other:MZJ:2026Q3", "rp:other:MZJ:2026Q5", "rp:other:MZJ:x"):
+            forged = await crafted(app, api, data)
+            answers = len(api.callback_answers)
+            api.press_button(MZ, forged.chat_id, forged.message_id, data)
+            await api.wait_for(lambda n=answers: len(api.callback_answers) > n)
+        row = await db.fetchone("SELECT COUNT(*) FROM quarterly_reports")
+        assert row is not None and row[0] == 0
+        # pressed later (the next day), the button still files under the quarter it showed
+        set_now(bj(3, 26, 8))
+        await press(api, MZ, card, "rp:up:", new=1)
+        assert "2026年第一季度" in api.chat_messages(MZ)[-1].text
+        before = api.sent_total(MZ)
+        api.send_document(MZ, "一季度进展.pdf", b"%PDF-1.4 report")
+        await api.wait_for_messages(MZ, before + 1)
+        assert "已登记" in api.chat_messages(MZ)[-1].text
+        assert "2026年第一季度" in api.chat_messages(MZ)[-1].text
+        rows = await db.fetchall("SELECT period, department_code FROM quarterly_reports")
+        assert [tuple(r) for r in rows] == [("2026Q1", "MZJ")]
+        # the card now offers Q2; Q1's overdue reminders stop
+        assert "2026年第二季度工作进展报告" in await say(api, MZ, "/report")
+        for moment in (bj(3, 26, 9), bj(3, 27, 9), bj(3, 30, 9)):
+            await run(app, moment)
+        await settle(api, app)
+        assert len(texts(api, MZ, "季度工作进展报告已逾期")) == 1
+        # Q2's reminders still come
+        await run(app, bj(6, 10, 8))
+        await run(app, bj(6, 17, 9))
+        await settle(api, app)
+        found = texts(api, MZ, "季度工作进展报告提醒")
+        assert len(found) == 1 and "2026年第二季度" in found[0] and "还有 7 天" in found[0]
+
+
+async def test_cancelling_the_task_cancels_its_training(api: FakeBotApi, tmp_path: Path) -> None:
+    async with running_bot(settings(api, tmp_path)) as app:
+        db = db_of(app)
+        await seed(app)
+        task = await add_task(app)
+        await say(api, MZ, f"/training {task}")
+        await say(api, MZ, "2026-12-14 10:00")
+        await say(api, MZ, "县局三楼会议室")
+        assert "培训已安排" in await say(api, MZ, "无")
+        await settle(api, app)
+        before_sc = len(api.chat_messages(SC))
+        # the lead cancels the task
+        await say(api, MZ, f"/task {task}")
+        detail = api.chat_messages(MZ)[-1]
+        before = api.sent_total(MZ)
+        api.press_button(MZ, detail.chat_id, detail.message_id, by_label(detail, "取消任务"))
+        await api.wait_for_messages(MZ, before + 1)
+        confirm_text = await say(api, MZ, "上级部署调整")
+        assert "确认取消" in str(api.chat_messages(MZ)[-1].reply_markup), confirm_text
+        confirm = api.chat_messages(MZ)[-1]
+        api.press_button(MZ, confirm.chat_id, confirm.message_id, by_label(confirm, "确认取消"))
+
+        async def cancelled() -> bool:
+            row = await db.fetchone("SELECT state FROM trainings")
+            return row is not None and row[0] == "cancelled"
+
+        await until(cancelled)
+        row = await db.fetchone("SELECT state FROM tasks WHERE id = ?", (task,))
+        assert row is not None and row[0] == "cancelled"
+        await settle(api, app)
+        # the partner is told once: the task's notice, with the session's line
+        told = [m.text for m in api.chat_messages(SC)[before_sc:]]
+        assert len(told) == 1 and "已取消" in told[0] and "查前培训（2026-12-14" in told[0]
+        assert texts(api, SC, "查前培训已取消") == []
+        # past every reminder time: nothing about the session
+        for moment in (bj(12, 11, 10), bj(12, 13, 10), bj(12, 14, 8, 30)):
+            await run(app, moment)
+        await settle(api, app)
+        assert texts(api, SC, "查前培训提醒") == [] and texts(api, MZ, "查前培训提醒") == []
+        assert texts(api, MZ, "出席情况") == []
+        row = await db.fetchone(
+            "SELECT COUNT(*) FROM reminders WHERE series LIKE 'training:%' AND status = 'pending'"
+        )
+        assert row is not None and row[0] == 0

@@ -7,6 +7,7 @@ the outbox and the fake Bot API (Telegram's limits on, the bot's pace loosened).
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -551,3 +552,51 @@ async def test_liaisons_told_of_entries_awaiting_review_hourly(
             "SELECT count(*) FROM outbox WHERE dedup_key LIKE 'results:awaiting:%'"
         )
         assert row is not None and row[0] == 2
+
+
+async def test_guided_entry_refuses_crafted_buttons(api: FakeBotApi, tmp_path: Path) -> None:
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    async with drawn(api, tmp_path) as app:
+        async with db_of(app).transaction() as conn:  # a task 卫健甲 has nothing to do with
+            await task_store.create(
+                conn,
+                industry="养老机构",
+                lead="MZJ",
+                lead_items=["MZ-01"],
+                start=date(2026, 12, 21),
+                end=date(2026, 12, 25),
+                deadline=MONDAY_10,
+                notes="",
+                proposed_by=LEAD,
+                partners=["WJW"],
+            )
+        [pick] = await say(api, INS3, "/r")
+        row = await db_of(app).fetchone(
+            "SELECT data FROM result_flows WHERE tg_user_id = ?", (INS3,)
+        )
+        assert row is not None
+        nonce = json.loads(row[0])["n"]
+
+        async def crafted(action: str) -> str:
+            before = api.sent_total(INS3)
+            button = InlineKeyboardButton("crafted", callback_data=f"rg:{nonce}:{action}")
+            await app.bot.send_message(
+                INS3, "crafted", reply_markup=InlineKeyboardMarkup([[button]])
+            )
+            await api.wait_for_messages(INS3, before + 1)
+            return (await press_edit(api, INS3, api.chat_messages(INS3)[-1], "crafted")).text
+
+        assert "已过期" in await crafted("t:2")
+        assert "已过期" in await crafted("o:99")
+        step = await press_edit(api, INS3, pick, "幸福养老院2")
+        step = await press_edit(api, INS3, step, "未发现问题")
+        assert "检查方式" in step.text
+        assert "已过期" in await crafted("m:anything")
+        assert "已过期" in await crafted("ok")
+        row = await db_of(app).fetchone("SELECT count(*) FROM results")
+        assert row is not None and row[0] == 0
+        # the flow is intact: the real buttons still work
+        step = await press_edit(api, INS3, step, "书面核查")
+        saved = await press_edit(api, INS3, step, "确认提交")
+        assert "已录入检查结果" in saved.text

@@ -38,11 +38,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import clock
+from bot import clock, importer
 from bot.domain import draw as rules
 from bot.domain import invites as invite_rules
 from bot.domain.roles import Identity, Role
-from bot.domain.tasks import TaskState
+from bot.domain.tasks import QuietHours, TaskState
 from bot.features.common import Context, button, command, identify, reply, send
 from bot.features.tasks import work_calendar
 from bot.render import Renderer
@@ -593,12 +593,23 @@ async def capture_input(update: Update, context: Context) -> None:
         await _conflict_reason(update, context, identity, task_id, seq, message.text)
         raise ApplicationHandlerStop
     if kind == "import" and message.document is not None:
+        if _names_directory(message.caption):
+            # A directory upload (caption 部门/人员/对象/事项) is never the platform's file.
+            async with svc.db.transaction() as conn:
+                await store.drop_pending(conn, user.id)
+            return
         identity = await identify(update, context)
         await _platform_file(update, context, identity, task_id)
         raise ApplicationHandlerStop
 
 
+def _names_directory(caption: str | None) -> bool:
+    words = (caption or "").replace("，", " ").replace(",", " ").split()
+    return any(importer.parse_kind(word) for word in words)
+
+
 async def cancel_hook(update: Update, context: Context) -> None:
+    """Any command (/cancel or another) drops the input owed."""
     user = update.effective_user
     if user is None:
         return
@@ -683,6 +694,8 @@ async def _platform_file(
                 0,
             )
     except rules.DrawError as exc:
+        async with svc.db.transaction() as conn:
+            await store.drop_pending(conn, identity.tg_user_id)
         await reply(update, context, "draw/problem.j2", task=task, message=str(exc))
         return
     async with svc.db.transaction() as conn:
@@ -947,6 +960,9 @@ async def run_due(app: Application) -> None:
     t = svc.settings.tunables.draw
     cal = work_calendar(svc)
     now = clock.now().astimezone(tz)
+    r = svc.settings.tunables.reminders
+    quiet = QuietHours(r.quiet_start, r.quiet_end)
+    not_before = quiet.adjust(now) if quiet.is_quiet(now) else None
 
     def due(stamp: str, days: int) -> datetime:
         day = clock.from_db(stamp).astimezone(tz).date()
@@ -970,6 +986,7 @@ async def run_due(app: Application) -> None:
                         n.tg_user_id,
                         svc.renderer.message("draw/notice.j2", **view, reminder=True),
                         dedup_key=f"draw:{n.task_id}:ackrem:{n.inspector_id}",
+                        not_before=not_before,
                     )
                     await audit.record(
                         conn,
@@ -989,6 +1006,7 @@ async def run_due(app: Application) -> None:
                             uid,
                             rendered,
                             dedup_key=f"draw:{n.task_id}:ackesc:{n.inspector_id}:{uid}",
+                            not_before=not_before,
                         )
                     await audit.record(
                         conn,
@@ -1018,7 +1036,7 @@ async def start(app: Application) -> None:
 def register(app: Application) -> None:
     # Group -3 (tasks use -2, broadcasts -1): a 回避 reason or the platform's file, only while
     # draw_pending says this person owes it.
-    app.add_handler(CommandHandler("cancel", cancel_hook), group=-3)
+    app.add_handler(MessageHandler(filters.COMMAND, cancel_hook), group=-3)
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE

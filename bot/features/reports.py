@@ -6,13 +6,15 @@ stay that date even on a non-working day (see bot/domain/reminders.py); the remi
 1 days before at 09:00 move to the working day before when they fall on a non-working day.
 After a deadline, liaisons of departments still missing are reminded on each of the next
 `overdue_times` (3) working days at 09:00, and the administrators get one escalation listing
-them on the first. Callback data: `rp:<action>:<department>`.
+them on the first. Callback data: `rp:<action>:<department>:<period>` (the period the card
+showed; see `period_for`: a late report counts for the missed period while it is overdue).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+import re
+from datetime import date, datetime, time, timedelta
 from pathlib import PurePosixPath
 
 from telegram import Update
@@ -32,6 +34,7 @@ from bot.store.reminders import Conn, Reminder
 log = logging.getLogger(__name__)
 
 ALLOWED_SUFFIXES = (".docx", ".pdf", ".xlsx", ".doc", ".xls")
+PERIOD_KEY = re.compile(r"\d{4}Q[1-4]")
 
 
 def _deadlines(svc: Services) -> tuple[str, ...]:
@@ -51,6 +54,46 @@ def periods_to_plan(current: Period, svc: Services) -> list[Period]:
     )
     earlier = [p for p in candidates if p.deadline < current.deadline]
     return ([max(earlier, key=lambda p: p.deadline)] if earlier else []) + [current]
+
+
+def _overdue_until(period: Period, svc: Services) -> date:
+    """The last day a missed period's overdue reminders run (its escalation window)."""
+    t = svc.settings.tunables.reminders
+    slots = rules.overdue_slots(
+        period.deadline,
+        t.report_overdue_times,
+        t.report_time,
+        workcal.calendar(svc),
+        svc.settings.tz,
+    )
+    return slots[-1].date() if slots else period.deadline
+
+
+async def period_for(conn: Conn, svc: Services, today: date, department: str) -> Period:
+    """The period a report sent today counts for: the earliest one whose deadline has passed,
+    still within its escalation window, that the department has not submitted; else the
+    current one (the next deadline on or after today)."""
+    current = rules.current_period(today, _deadlines(svc))
+    for period in periods_to_plan(current, svc):
+        if period is current:
+            break
+        if period.deadline < today <= _overdue_until(period, svc) and not await store.submitted(
+            conn, period.key, department
+        ):
+            return period
+    return current
+
+
+def _pressed_period(svc: Services, key: str, today: date) -> Period | None:
+    """The period a `rp:` button names, if it is well-formed and not a future one (a quarter
+    beyond the current period)."""
+    if not PERIOD_KEY.fullmatch(key):
+        return None
+    period = rules.period_by_key(key, _deadlines(svc))
+    current = rules.current_period(today, _deadlines(svc))
+    if period is None or period.deadline > current.deadline:
+        return None
+    return period
 
 
 async def plan(conn: Conn, svc: Services, now: datetime) -> None:
@@ -155,17 +198,28 @@ async def compose(
 
 async def _card(update: Update, context: Context, identity: Identity, note: str = "") -> None:
     svc = services(context)
-    period = rules.current_period(engine.local_now(svc).date(), _deadlines(svc))
+    today = engine.local_now(svc).date()
+    period = rules.current_period(today, _deadlines(svc))
     async with svc.db.transaction() as conn:
-        done = await store.reports(conn, period.key)
         names = await store.departments(conn)
+        departments = [c for c in identity.liaison_departments if c in names]
+        periods = {c: await period_for(conn, svc, today, c) for c in departments}
+        done: dict[str, store.Report] = {}
+        for code, p in periods.items():
+            found = (await store.reports(conn, p.key)).get(code)
+            if found is not None:
+                done[code] = found
         who = await store.names(conn, [r.submitted_by for r in done.values()])
+    shown = set(periods.values())
     await reply(
         update,
         context,
         "reports/card.j2",
-        period=period,
-        departments=[c for c in identity.liaison_departments if c in names],
+        period=shown.pop() if len(shown) == 1 else period,
+        periods=periods,
+        mixed=len(set(periods.values())) > 1,
+        today=today,
+        departments=departments,
         names=names,
         done=done,
         who=who,
@@ -184,12 +238,21 @@ async def report_command(update: Update, context: Context, identity: Identity) -
 async def report_button(update: Update, context: Context, identity: Identity) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, action, department = [*query.data.split(":"), "", ""][:3]
+    _, action, department, key = [*query.data.split(":"), "", "", ""][:4]
     if department not in identity.liaison_departments:
         await refuse(update, context, identity, f"button.{query.data}", "department")
         return
     svc = services(context)
-    period = rules.current_period(engine.local_now(svc).date(), _deadlines(svc))
+    today = engine.local_now(svc).date()
+    if key:  # the period the card showed, checked: never a quarter beyond the current one
+        pressed = _pressed_period(svc, key, today)
+        if pressed is None:
+            await refuse(update, context, identity, f"button.{query.data}", "period")
+            return
+        period = pressed
+    else:  # a card sent before periods were in the buttons
+        async with svc.db.transaction() as conn:
+            period = await period_for(conn, svc, today, department)
     await query.answer()
     if action == "up":
         async with svc.db.transaction() as conn:

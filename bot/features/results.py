@@ -497,13 +497,21 @@ async def guided_button(update: Update, context: Context, identity: Identity) ->
         else:
             step, data = current
             if action == "t" and value and value[0].isdigit():
-                task = await task_store.load(conn, int(value[0]))
+                # Only a task this person may enter results for (a crafted button gets nothing).
+                task = next(
+                    (t for t in await _open_tasks_for(conn, identity) if t.id == int(value[0])),
+                    None,
+                )
                 if task is not None:
                     data["t"] = task.id
                     view = await _object_step(conn, identity, task, nonce)
             elif action == "o" and value and value[0].isdigit() and "t" in data:
-                data["o"] = int(value[0])
-                view = await _categories_step(conn, data)
+                task = await task_store.load(conn, int(data["t"]))
+                if task is not None and int(value[0]) in (await board(conn, task)).my_seqs(
+                    identity
+                ):
+                    data["o"] = int(value[0])
+                    view = await _categories_step(conn, data)
             elif action == "c" and value and value[0].isdigit() and "o" in data:
                 data["c"] = rules.toggle(data.get("c", []), int(value[0]))
                 view = await _categories_step(conn, data)
@@ -513,8 +521,10 @@ async def guided_button(update: Update, context: Context, identity: Identity) ->
             elif action == "cd" and data.get("c"):
                 view = {"step": "method", "methods": await store.methods(conn), "n": nonce}
             elif action == "m" and value and data.get("c"):
-                data["m"] = value[0]
-                view = await _confirm_view(conn, data)
+                offered = {m.code for m in await store.methods(conn)}
+                if value[0] in offered and value[0] in {m.value for m in Method}:
+                    data["m"] = value[0]
+                    view = await _confirm_view(conn, data)
             elif action == "note" and "m" in data:
                 step = "note"
                 view = {"step": "ask_note", "n": nonce}

@@ -44,6 +44,7 @@ from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
 from bot.domain.tasks import Answer, DateProblem, QuietHours, TaskState
 from bot.domain.workdays import WorkCalendar
+from bot.features import training
 from bot.features.common import Context, button, command, identify, markup, reply, send
 from bot.render import MAX_CALLBACK_BYTES, Rendered
 from bot.services import Services, services
@@ -1286,6 +1287,7 @@ async def _cancel(
         await store.drop_flow(conn, flow.id)
         task = await store.load(conn, flow.task_id or 0)
         fresh: Task | None = None
+        starts: list[datetime] = []
         if task is not None and rules.can_move(task.state, TaskState.CANCELLED):
             if await store.move(
                 conn,
@@ -1310,11 +1312,21 @@ async def _cancel(
                 users = await store.liaisons(conn, fresh.departments)
                 everyone = {u for us in users.values() for u in us} | {fresh.proposed_by}
                 everyone.discard(identity.tg_user_id)
-                await _notify(conn, svc, fresh, everyone, "cancelled", kind="cancelled")
+                sessions = await training.cancel_for_task(
+                    conn,
+                    svc,
+                    fresh.id,
+                    identity.tg_user_id,
+                    frozenset(everyone | {identity.tg_user_id}),
+                )
+                starts = [t.starts_at.astimezone(svc.settings.tz) for t in sessions]
+                await _notify(
+                    conn, svc, fresh, everyone, "cancelled", kind="cancelled", trainings=starts
+                )
     rendered = (
         svc.renderer.message("tasks/alert.j2", state="closed")
         if fresh is None
-        else svc.renderer.message("tasks/done.j2", kind="cancelled", task=fresh)
+        else svc.renderer.message("tasks/done.j2", kind="cancelled", task=fresh, trainings=starts)
     )
     if update.callback_query is not None:  # 确认取消 on the confirmation card
         await _edit_in_place(update, rendered)

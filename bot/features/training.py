@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 500
 ACTIVE_TASK_STATES = ("inviting", "confirmed", "drawn", "inspecting")
+CLOSED_TASK_STATES = ("cancelled", "done")  # no session of such a task is planned or reminded
 # Tables issue 5 (the draw) may add for inspectors assigned to a task: the first one present
 # with columns task_id and inspector_id is used.
 ASSIGNMENT_TABLES = ("task_inspectors", "draw_inspectors", "draw_assignments", "assignments")
@@ -158,7 +159,7 @@ async def plan_one(conn: Conn, svc: Services, training: Training, now: datetime)
     if training.state != "active" or training.starts_at <= now:
         return
     task = await _task(conn, training.task_id)
-    if task is None:
+    if task is None or task["state"] in CLOSED_TASK_STATES:
         return
     t = svc.settings.tunables.reminders
     starts = training.starts_at.astimezone(svc.settings.tz)
@@ -218,6 +219,8 @@ async def compose(
     ):
         return None
     view = await _view(conn, svc, training)
+    if view["task"] is None or view["task"]["state"] in CLOSED_TASK_STATES:
+        return None
     given = await answers(conn, training.id)
     if reminder.kind == "training.summary":
         task = view["task"]
@@ -239,13 +242,22 @@ async def compose(
     return engine.composed(rendered)
 
 
-async def _tell_all(conn: Conn, svc: Services, training: Training, kind: str, **extra: Any) -> None:
+async def _tell_all(
+    conn: Conn,
+    svc: Services,
+    training: Training,
+    kind: str,
+    skip: frozenset[int] = frozenset(),
+    **extra: Any,
+) -> None:
     view = await _view(conn, svc, training)
     task = view["task"]
     if task is None:
         return
     given = await answers(conn, training.id)
     for uid in await people(conn, training, task):
+        if uid in skip:
+            continue
         rendered = svc.renderer.message(
             "training/notice.j2", **view, kind=kind, answer=given.get(uid), nudge=False, **extra
         )
@@ -255,6 +267,38 @@ async def _tell_all(conn: Conn, svc: Services, training: Training, kind: str, **
             rendered,
             dedup_key=f"training:{training.id}:v{training.version}:{kind}:{uid}",
         )
+
+
+async def cancel_for_task(
+    conn: Conn, svc: Services, task_id: int, actor: int, told: frozenset[int]
+) -> list[Training]:
+    """The task was cancelled (inside its transaction): cancel its active sessions and their
+    reminders. Those in `told` (the task's cancellation notice mentions the sessions) are not
+    told again; anyone else invited (drawn inspectors) gets the session's cancellation."""
+    rows = await _rows(
+        conn, "SELECT * FROM trainings WHERE task_id = ? AND state = 'active'", (task_id,)
+    )
+    cancelled: list[Training] = []
+    for row in rows:
+        training = _training(row)
+        await conn.execute(
+            "UPDATE trainings SET state = 'cancelled', updated_at = ? WHERE id = ?",
+            (clock.now_db(), training.id),
+        )
+        await store.cancel(conn, series=f"training:{training.id}")
+        fresh = await load(conn, training.id)
+        assert fresh is not None
+        await _tell_all(conn, svc, fresh, "cancelled", skip=told)
+        await audit.record(
+            conn,
+            actor=actor,
+            action="training.cancel",
+            entity="training",
+            entity_id=training.id,
+            detail={"reason": "task cancelled", "task": task_id},
+        )
+        cancelled.append(fresh)
+    return cancelled
 
 
 # -- /training -----------------------------------------------------------------------------------
