@@ -49,6 +49,7 @@ from bot.domain.directories import (
     spec_for,
     validate_rows,
 )
+from bot.render import Renderer
 from bot.store import audit
 from bot.store import directories as store
 from bot.tabular import Table, TableError, open_table
@@ -57,9 +58,15 @@ log = logging.getLogger(__name__)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
-MSG_INTERNAL = "读取文件时出现内部错误，已记录。请检查文件后重试，或联系系统管理员。"
-MSG_WRITE_FAILED = "写入数据库失败（{detail}），本次未写入任何数据。请稍后重试。"
-WARN_CSV_ENCODING = "CSV 文件按 GBK/GB18030 编码读取。"
+# File-level messages of every import (directories, the annual plan), from templates/zh/imports/.
+# Plain text: the report templates escape them when they are shown in Telegram.
+_texts = Renderer(html=False)
+
+
+def file_message(name: str, /, **context: Any) -> str:
+    """'internal_error', 'write_failed' (detail=…) or 'csv_encoding'."""
+    return _texts.text(f"imports/{name}.j2", **context)
+
 
 __all__ = [
     "KINDS",
@@ -176,7 +183,7 @@ def _prepare(
         return _Prepared(str(exc))
     except Exception:  # a bug, not the user's fault: log it, answer in Chinese
         log.exception("import of %s (%s) failed unexpectedly", filename, kind)
-        return _Prepared(MSG_INTERNAL)
+        return _Prepared(file_message("internal_error"))
 
 
 def _report_from(
@@ -205,7 +212,7 @@ def _report_from(
                 WARN_IGNORED_COLUMNS.format(columns="、".join(f"「{h}」" for h in header.unknown))
             )
         if report.encoding == "gb18030":
-            report.warnings.append(WARN_CSV_ENCODING)
+            report.warnings.append(file_message("csv_encoding"))
         report.warnings.extend(result.warnings)
         if result.total_rows == 0:
             report.warnings.append(MSG_NO_ROWS)
@@ -280,7 +287,7 @@ async def import_file(
             log.warning("import of %s (%s) could not be written: %s", filename, kind, exc)
             report.ok = False
             report.added = report.updated = report.unchanged = 0
-            report.file_error = MSG_WRITE_FAILED.format(detail=type(exc).__name__)
+            report.file_error = file_message("write_failed", detail=type(exc).__name__)
             await _record_failure(db, report, actor)
             return report
     _count(report, diff)

@@ -25,15 +25,13 @@ from bot.db import Database
 from bot.domain import plan as domain
 from bot.domain.directories import RowError
 from bot.domain.results import neutralise
+from bot.importer import file_message
 from bot.store import audit
 from bot.store import directories as directory_store
 from bot.tabular import TableError, open_table
 
 log = logging.getLogger(__name__)
 
-MSG_INTERNAL = "读取文件时出现内部错误，已记录。请检查文件后重试，或联系系统管理员。"
-MSG_WRITE_FAILED = "写入数据库失败（{detail}），本次未写入任何数据。请稍后重试。"
-WARN_CSV_ENCODING = "CSV 文件按 GBK/GB18030 编码读取。"
 EXPORT_HEADERS = (
     "序号",
     "任务名称",
@@ -65,7 +63,7 @@ def _prepare(
 ) -> tuple[domain.PlanResult, list[str]]:
     try:
         table = open_table(filename, data, max_mb=tunables.max_import_mb)
-        warnings = [WARN_CSV_ENCODING] if table.encoding == "gb18030" else []
+        warnings = [file_message("csv_encoding")] if table.encoding == "gb18030" else []
         result: domain.PlanResult | None = None
         for sheet in table.sheets:  # the first sheet with a usable header
             candidate = domain.parse_plan(
@@ -81,7 +79,7 @@ def _prepare(
         return domain.PlanResult(file_error=str(exc)), []
     except Exception:  # a bug, not the user's fault
         log.exception("plan import of %s failed unexpectedly", filename)
-        return domain.PlanResult(file_error=MSG_INTERNAL), []
+        return domain.PlanResult(file_error=file_message("internal_error")), []
 
 
 async def import_plan(
@@ -153,7 +151,7 @@ async def import_plan(
     except sqlite3.Error as exc:
         log.warning("plan import of %s could not be written: %s", filename, exc)
         report.ok = False
-        report.file_error = MSG_WRITE_FAILED.format(detail=type(exc).__name__)
+        report.file_error = file_message("write_failed", detail=type(exc).__name__)
         await _audit(db, report, actor, "failed")
     return report
 
