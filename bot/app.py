@@ -16,7 +16,7 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
-from bot import reminders
+from bot import conversation, reminders
 from bot.config import Settings
 from bot.db import Database
 from bot.domain.pacing import Pacer
@@ -108,7 +108,9 @@ def build_application(settings: Settings) -> Application:
     sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
     app.bot_data["outbox"] = sender
 
-    # Order matters: feature handlers first, the catch-all fallback and error handler last.
+    # Order matters: the conversation service first (an answer owed to a prompt; any command
+    # drops it), then the features, the catch-all fallback and error handler last.
+    conversation.register_handlers(app)
     onboarding.register(app)
     groups.register(app)
     plan_feature.register(app)  # /plan; files captioned 计划 (before the directory uploads)

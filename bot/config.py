@@ -374,6 +374,8 @@ class Tunables:
     invite_ttl_days: int = 7
     max_import_mb: int = 20
     error_rows_shown: int = 10
+    # A typed-input prompt not answered within this many minutes is dropped (bot.conversation).
+    prompt_minutes: int = 30
     outbox: OutboxTunables = field(default_factory=OutboxTunables)
     invitations: InvitationTunables = field(default_factory=InvitationTunables)
     reminders: ReminderTunables = field(default_factory=ReminderTunables)
@@ -388,6 +390,9 @@ class Tunables:
             "invite_ttl_days": onboarding.get("invite_ttl_days", cls.invite_ttl_days),
             "max_import_mb": imports.get("max_file_mb", cls.max_import_mb),
             "error_rows_shown": imports.get("error_rows_shown", cls.error_rows_shown),
+            "prompt_minutes": data.get("conversation", {}).get(
+                "prompt_minutes", cls.prompt_minutes
+            ),
         }
         for name, value in values.items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

@@ -312,7 +312,8 @@ async def test_an_old_conflict_prompt_expires(api: FakeBotApi, tmp_path: Path) -
         clock.set_source(lambda: datetime(2026, 11, 30, 2, 31, tzinfo=UTC))
         await say(api, uid, "好的")
         assert await _conflicts(app) == 0
-        row = await db_of(app).fetchone("SELECT count(*) FROM draw_pending")
+        assert any("已等待超过 30 分钟" in m.text for m in api.chat_messages(uid))
+        row = await db_of(app).fetchone("SELECT count(*) FROM prompts")
         assert row is not None and row[0] == 0
 
 
@@ -332,10 +333,11 @@ async def test_a_directory_upload_after_an_abandoned_drawimport(
         sheet = f"统一社会信用代码,名称\n{CODES[0]},幸福养老院0\n".encode()
         before = api.sent_total(ADMIN_ID)
         api.send_document(ADMIN_ID, "objects.csv", sheet, caption="对象")
-        await api.wait_for_messages(ADMIN_ID, before + 1)
-        answer = api.chat_messages(ADMIN_ID)[-1].text
+        await api.wait_for_messages(ADMIN_ID, before + 2)
+        dropped, answer = (m.text for m in api.chat_messages(ADMIN_ID)[-2:])
+        assert "已放弃「省平台抽取结果文件（/drawimport）」" in dropped
         assert "平台抽取结果" not in answer and "对象" in answer
-        row = await db_of(app).fetchone("SELECT count(*) FROM draw_pending")
+        row = await db_of(app).fetchone("SELECT count(*) FROM prompts")
         assert row is not None and row[0] == 0
         row = await db_of(app).fetchone("SELECT count(*) FROM draws")
         assert row is not None and row[0] == 0

@@ -305,7 +305,7 @@ async def test_bad_dates_are_explained_and_cancel_drops_the_draft(
         [notes] = await p.say("2026-12-01 08:30")
         assert "第七步" in notes.text and "2026-12-01（周二）08:30" in notes.text
         [cancelled] = await p.say("/cancel")
-        assert cancelled.text == "已取消。"
+        assert cancelled.text.startswith("已取消「发起联合检查")
         [answer] = await p.say("这不是备注")
         assert "没有看懂" in answer.text
         assert "已失效" in await p.press(notes, "无备注")
@@ -674,8 +674,9 @@ async def test_a_forgotten_cancel_prompt_does_not_take_the_broadcast_text(
         await admin.press(detail, "取消任务", new=1)
         assert "请回复取消的原因" in admin.last().text
         await waiting(app, ADMIN_ID)
-        # later: /broadcast (a command drops the waiting prompt), then the content
-        [card] = await admin.say("/broadcast")
+        # later: /broadcast (a command drops the waiting prompt, and says so), then the content
+        [dropped, card] = await admin.say("/broadcast", expect=2)
+        assert "已放弃「取消任务的原因」" in dropped.text
         await admin.press(card, "全部部门联络员", edit=True)
         await admin.say("周五前提交季度报告", expect=2)
         row = await db_of(app).fetchone("SELECT state, cancel_reason FROM tasks")
@@ -685,22 +686,24 @@ async def test_a_forgotten_cancel_prompt_does_not_take_the_broadcast_text(
         assert await db_of(app).fetchall("SELECT id FROM task_flows") == []
 
 
-async def test_a_broadcast_waiting_for_content_gets_the_text_before_a_task_prompt(
+async def test_the_newest_question_gets_the_text_and_the_older_one_is_dropped(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
     async with county(api, tmp_path) as app:
         await confirmed_proposal(api)
         admin = Person(api, ADMIN_ID)
         [card] = await admin.say("/broadcast")
-        await admin.press(card, "全部部门联络员", edit=True)
-        [detail] = await admin.say("/task 1")
-        await admin.press(detail, "取消任务", new=1)  # no command in between: the prompt waits
+        await admin.press(card, "全部部门联络员", edit=True)  # the card asks for the content
+        [dropped, detail] = await admin.say("/task 1", expect=2)
+        assert "已放弃「群发内容（/broadcast）」" in dropped.text
+        await admin.press(detail, "取消任务", new=1)
         await waiting(app, ADMIN_ID)
-        await admin.say("周五前提交季度报告", expect=2)
+        [confirm] = await admin.say("周五前提交季度报告")
+        assert "取消原因：周五前提交季度报告" in confirm.text
         row = await db_of(app).fetchone("SELECT state FROM tasks")
-        assert row is not None and row[0] == "inviting"
-        draft = await db_of(app).fetchone("SELECT text_html FROM broadcasts")
-        assert draft is not None and draft[0] == "周五前提交季度报告"
+        assert row is not None and row[0] == "inviting"  # not before 确认取消
+        draft = await db_of(app).fetchone("SELECT text_html, awaiting FROM broadcasts")
+        assert draft is not None and tuple(draft) == (None, None)
 
 
 async def test_prompts_waiting_for_input_expire_and_commands_drop_them(
@@ -752,6 +755,7 @@ async def test_join_instead_only_for_a_task_the_summary_offers(
         await jyj.say("/newtask")  # still at the first step
         pressed = await crafted(app, api, JYJ, f"nt:{await flow_id(app, JYJ)}:jx:1")
         assert "已过期" in await jyj.press(pressed, "crafted")
+        await jyj.say("/cancel")
         # a summary for another industry offers nothing either
         await propose(api, user_id=JYJ, partners=("县卫健委",), industry="网吧", item=None)
         pressed = await crafted(app, api, JYJ, f"nt:{await flow_id(app, JYJ)}:jx:1")

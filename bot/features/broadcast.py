@@ -2,8 +2,9 @@
 
 The flow (audience → content → preview and count → now or later) keeps its state in the
 `broadcasts` table: a restart in the middle loses nothing, and buttons on old cards keep working.
-The administrator's next message is taken as the content or the send time only while the draft
-says so (`awaiting`), by a handler that runs before every other one (group -1).
+The administrator's next message is taken as the content or the send time only while a prompt
+of bot.conversation asks for it (kinds broadcast.content, broadcast.time), opened whenever the
+card shown asks that question.
 
 While a broadcast runs, a monitor task updates its progress message (an outbox edit, at most
 one every `broadcast_progress_seconds`), starts scheduled broadcasts when they fall due, and
@@ -25,14 +26,11 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
-    filters,
 )
 
-from bot import clock
+from bot import clock, conversation
 from bot.domain import audience as audience_rules
 from bot.domain import schedule
 from bot.domain.audience import AudienceKind, Recipient
@@ -44,6 +42,7 @@ from bot.services import Services, services
 from bot.store import broadcasts
 from bot.store import outbox as outbox_store
 from bot.store.broadcasts import Broadcast, Progress
+from bot.store.prompts import Conn, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +111,38 @@ async def _card(svc: Services, draft: Broadcast) -> Rendered:
     )
 
 
+def _question(draft: Broadcast) -> str | None:
+    """The typed answer the card of `draft` asks for (the same decisions as `_card`)."""
+    if draft.picking_departments or draft.audience is None:
+        return None
+    if draft.awaiting == "content" or not draft.has_content:
+        return "broadcast.content"
+    if draft.awaiting == "time":
+        return "broadcast.time"
+    return None
+
+
 async def _show(update: Update, context: Context, draft: Broadcast, *, in_place: bool) -> None:
     svc = services(context)
     rendered = await _card(svc, draft)
-    if in_place and update.callback_query is not None:
-        await _edit_rendered(update, rendered)
-        return
     chat = update.effective_chat
     assert chat is not None
-    await send(context, chat.id, rendered)
+
+    async def deliver() -> None:
+        if in_place and update.callback_query is not None:
+            await _edit_rendered(update, rendered)
+        else:
+            await send(context, chat.id, rendered)
+
+    question = _question(draft)
+    if question is not None:
+        await conversation.ask(
+            context, draft.created_by, chat.id, question, {"broadcast": draft.id}, deliver
+        )
+        return
+    async with svc.db.transaction() as conn:
+        await conversation.close(conn, draft.created_by, "broadcast.content", "broadcast.time")
+    await deliver()
 
 
 async def _edit_rendered(update: Update, rendered: Rendered) -> None:
@@ -270,6 +292,10 @@ async def _draft_action(
         changed = await broadcasts.update_draft(svc.db, draft.id, awaiting=None)
     elif action == "x":
         await broadcasts.discard_draft(svc.db, identity.tg_user_id)
+        async with svc.db.transaction() as conn:
+            await conversation.close(
+                conn, identity.tg_user_id, "broadcast.content", "broadcast.time"
+            )
         await query.answer()
         await edit(update, context, "broadcast/discarded.j2")
         return
@@ -309,27 +335,25 @@ async def _start_now(
 # -- the administrator's next message: content or send time --------------------------------------
 
 
-async def capture_input(update: Update, context: Context) -> None:
-    """Runs before every other handler (group -1); takes the message only if a draft awaits it."""
-    message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None:
-        return
+async def _answer(update: Update, context: Context, prompt: Prompt) -> bool:
+    """The content or send time a draft's card asked for."""
     svc = services(context)
-    draft = await broadcasts.awaiting_input(svc.db, user.id)
-    if draft is None:
-        return
     identity = await identify(update, context)
-    if not identity.has(Role.ADMIN):
-        return
-    if draft.awaiting == "time":
-        await _take_time(update, context, identity, draft)
+    draft = await broadcasts.get(svc.db, int(prompt.target["broadcast"]))
+    if not identity.has(Role.ADMIN) or draft is None or draft.status != "draft":
+        return False
+    if prompt.kind == "broadcast.time":
+        await _take_time(update, context, identity, draft, prompt)
     else:
-        await _take_content(update, context, draft)
-    raise ApplicationHandlerStop
+        await _take_content(update, context, draft, prompt)
+    return True
 
 
-async def _take_content(update: Update, context: Context, draft: Broadcast) -> None:
+async def _stop_awaiting(conn: Conn, svc: Services, prompt: Prompt) -> None:
+    await broadcasts.stop_awaiting(conn, int(prompt.target["broadcast"]))
+
+
+async def _take_content(update: Update, context: Context, draft: Broadcast, prompt: Prompt) -> None:
     svc = services(context)
     message = update.effective_message
     chat = update.effective_chat
@@ -348,6 +372,7 @@ async def _take_content(update: Update, context: Context, draft: Broadcast) -> N
                 size=document.file_size,
                 limit_mb=limit_mb,
             )
+            await conversation.again(context, prompt)
             return
         try:
             telegram_file = await context.bot.get_file(document.file_id)
@@ -355,6 +380,7 @@ async def _take_content(update: Update, context: Context, draft: Broadcast) -> N
         except TelegramError as exc:
             log.warning("broadcast attachment %s not downloaded: %s", name, exc)
             await reply(update, context, "broadcast/download_failed.j2", name=name)
+            await conversation.again(context, prompt)
             return
         changed = await broadcasts.set_document(
             svc.db, draft.id, data, document.file_id, name, message.caption_html or ""
@@ -370,6 +396,7 @@ async def _take_content(update: Update, context: Context, draft: Broadcast) -> N
         )
     else:
         await reply(update, context, "broadcast/unsupported_content.j2")
+        await conversation.again(context, prompt)
         return
     if changed is None:
         return
@@ -378,7 +405,7 @@ async def _take_content(update: Update, context: Context, draft: Broadcast) -> N
 
 
 async def _take_time(
-    update: Update, context: Context, identity: Identity, draft: Broadcast
+    update: Update, context: Context, identity: Identity, draft: Broadcast, prompt: Prompt
 ) -> None:
     svc = services(context)
     message = update.effective_message
@@ -394,6 +421,7 @@ async def _take_time(
             problem=problem.value if problem else "unreadable",
             when=when,
         )
+        await conversation.again(context, prompt)
         return
     scheduled = await broadcasts.schedule(svc.db, draft.id, when, identity.tg_user_id)
     if scheduled is None:
@@ -410,13 +438,9 @@ async def _take_time(
     )
 
 
-async def cancel_hook(update: Update, context: Context) -> None:
-    """/cancel also drops a broadcast draft; the /cancel command itself then answers."""
-    user = update.effective_user
-    if user is None:
-        return
-    if await broadcasts.discard_draft(services(context).db, user.id):
-        log.info("broadcast draft of %s discarded by /cancel", user.id)
+async def _abandon(svc: Services, user: int) -> bool:
+    """/cancel also drops a broadcast draft."""
+    return await broadcasts.discard_draft(svc.db, user)
 
 
 # -- progress, scheduled starts and the delivery report ------------------------------------
@@ -565,16 +589,10 @@ class Monitor:
 
 
 def register(app: Application) -> None:
-    # Group -1 runs before the features: /cancel drops a draft (then onboarding's /cancel
-    # answers), and a message a draft is waiting for is taken here and goes no further.
-    app.add_handler(CommandHandler("cancel", cancel_hook), group=-1)
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.StatusUpdate.ALL,
-            capture_input,
-        ),
-        group=-1,
-    )
+    accepts = (conversation.TEXT, conversation.DOCUMENT, conversation.OTHER)
+    conversation.register("broadcast.content", _answer, accepts=accepts, on_drop=_stop_awaiting)
+    conversation.register("broadcast.time", _answer, on_drop=_stop_awaiting)
+    conversation.register_abandon(_abandon)
     app.add_handler(CommandHandler("broadcast", broadcast_command))
     app.add_handler(CallbackQueryHandler(broadcast_button, pattern=r"^bc:"))
 

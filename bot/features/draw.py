@@ -9,8 +9,8 @@
     /notice <task> <no>          the one notice to the enterprise (一次告知), a .txt document
 
 Callback data: `dr:<task>:ack` (收到), `dr:<task>:cf:<no>` (申请回避 for object <no>).
-Typed input (the 回避 reason, the platform file) is taken in handler group -3, only while
-`draw_pending` says this person owes it. Everything sent on the bot's own initiative goes
+Typed input (the 回避 reason, the platform file) are prompts of bot.conversation (kinds
+draw.conflict, draw.import). Everything sent on the bot's own initiative goes
 through the outbox in the same transaction as the change; `run_due(app)` sends acknowledgement
 reminders and tells liaisons, keyed in `draw_notices` so nothing goes twice.
 """
@@ -31,14 +31,11 @@ from openpyxl import Workbook
 from telegram import Update
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
-    filters,
 )
 
-from bot import clock, importer
+from bot import clock, conversation, importer
 from bot.domain import draw as rules
 from bot.domain import invites as invite_rules
 from bot.domain.roles import Identity, Role
@@ -50,6 +47,7 @@ from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import draw as store
 from bot.store import tasks as task_store
+from bot.store.prompts import Prompt
 from bot.store.tasks import Conn, Task
 from bot.tabular import TableError, open_table
 
@@ -420,15 +418,18 @@ async def draw_button(update: Update, context: Context, identity: Identity) -> N
             elif action == "cf" and len(parts) > 3 and parts[3].isdigit():
                 seq = int(parts[3])
                 if any(a.seq == seq for a in mine):
-                    await store.set_pending(conn, identity.tg_user_id, "conflict", task_id, seq)
                     state = "ask"
     text = svc.renderer.text("draw/alert.j2", state=state)
     await query.answer(text, show_alert=state in ("closed",))
     if state == "ask":
-        await send(
+        question = svc.renderer.message("draw/ask_reason.j2", task_id=task_id, seq=int(parts[3]))
+        await conversation.ask(
             context,
             identity.tg_user_id,
-            svc.renderer.message("draw/ask_reason.j2", task_id=task_id, seq=int(parts[3])),
+            identity.tg_user_id,
+            "draw.conflict",
+            {"task": task_id, "seq": int(parts[3])},
+            lambda: send(context, identity.tg_user_id, question),
         )
 
 
@@ -518,17 +519,23 @@ async def _replace(
     return new
 
 
-async def _conflict_reason(
-    update: Update, context: Context, identity: Identity, task_id: int, seq: int, text: str
-) -> None:
+async def _conflict_reason(update: Update, context: Context, prompt: Prompt) -> bool:
+    """The 回避 reason an inspector was asked for (prompt draw.conflict)."""
+    message_in = update.effective_message
+    if message_in is None or not message_in.text:
+        return False
+    identity = await identify(update, context)
+    if identity.inspector_id is None:
+        return False
+    task_id, seq = int(prompt.target["task"]), int(prompt.target["seq"])
     svc = services(context)
-    reason = text.strip()
+    reason = message_in.text.strip()
     if not reason or len(reason) > MAX_REASON:
         await reply(update, context, "draw/ask_reason.j2", task_id=task_id, seq=seq, bad=True)
-        return
+        await conversation.again(context, prompt)
+        return True
     message = None
     async with svc.db.transaction() as conn:
-        await store.drop_pending(conn, identity.tg_user_id)
         task = await task_store.load(conn, task_id)
         old = next(
             (
@@ -569,52 +576,25 @@ async def _conflict_reason(
                 for uid in sorted({u for us in users.values() for u in us}):
                     await outbox.enqueue(conn, uid, rendered)
     await reply(update, context, "draw/conflict_done.j2", task_id=task_id, seq=seq, problem=message)
+    return True
 
 
-# -- typed input (group -3) ------------------------------------------------------------------------
+# -- typed input: the platform's file (prompt draw.import) ---------------------------------------
 
 
-async def capture_input(update: Update, context: Context) -> None:
-    """A 回避 reason or the platform's draw file, only when draw_pending says it is owed."""
+async def _platform_answer(update: Update, context: Context, prompt: Prompt) -> bool:
     message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None:
-        return
-    svc = services(context)
-    async with svc.db.transaction() as conn:
-        owed = await store.pending(conn, user.id)
-    if owed is None:
-        return
-    kind, task_id, seq = owed
-    if kind == "conflict" and message.text and seq is not None:
-        identity = await identify(update, context)
-        if identity.inspector_id is None:
-            return
-        await _conflict_reason(update, context, identity, task_id, seq, message.text)
-        raise ApplicationHandlerStop
-    if kind == "import" and message.document is not None:
-        if _names_directory(message.caption):
-            # A directory upload (caption 部门/人员/对象/事项) is never the platform's file.
-            async with svc.db.transaction() as conn:
-                await store.drop_pending(conn, user.id)
-            return
-        identity = await identify(update, context)
-        await _platform_file(update, context, identity, task_id)
-        raise ApplicationHandlerStop
+    if message is None or message.document is None or _names_directory(message.caption):
+        # A directory upload (caption 部门/人员/对象/事项) is never the platform's file.
+        return False
+    identity = await identify(update, context)
+    await _platform_file(update, context, identity, prompt)
+    return True
 
 
 def _names_directory(caption: str | None) -> bool:
     words = (caption or "").replace("，", " ").replace(",", " ").split()
     return any(importer.parse_kind(word) for word in words)
-
-
-async def cancel_hook(update: Update, context: Context) -> None:
-    """Any command (/cancel or another) drops the input owed."""
-    user = update.effective_user
-    if user is None:
-        return
-    async with services(context).db.transaction() as conn:
-        await store.drop_pending(conn, user.id)
 
 
 # -- the provincial platform's draw ---------------------------------------------------------------
@@ -628,9 +608,14 @@ async def drawimport_command(update: Update, context: Context, identity: Identit
     if task.state is not TaskState.CONFIRMED:
         await reply(update, context, "draw/usage.j2", problem="state", task=task)
         return
-    async with services(context).db.transaction() as conn:
-        await store.set_pending(conn, identity.tg_user_id, "import", task.id, None)
-    await reply(update, context, "draw/import_ask.j2", task=task)
+    await conversation.ask(
+        context,
+        identity.tg_user_id,
+        identity.tg_user_id,
+        "draw.import",
+        {"task": task.id},
+        lambda: reply(update, context, "draw/import_ask.j2", task=task),
+    )
 
 
 _CODE_HEADERS = ("统一社会信用代码", "信用代码", "credit_code")
@@ -643,8 +628,10 @@ def _split_certs(value: Any) -> list[str]:
 
 
 async def _platform_file(
-    update: Update, context: Context, identity: Identity, task_id: int
+    update: Update, context: Context, identity: Identity, prompt: Prompt
 ) -> None:
+    """The platform's file: a file with errors keeps the question open for a corrected one."""
+    task_id = int(prompt.target["task"])
     svc = services(context)
     message = update.effective_message
     assert message is not None and message.document is not None
@@ -654,14 +641,13 @@ async def _platform_file(
     async with svc.db.transaction() as conn:
         task = await task_store.load(conn, task_id)
     if task is None or task.state is not TaskState.CONFIRMED or not _is_lead(identity, task):
-        async with svc.db.transaction() as conn:
-            await store.drop_pending(conn, identity.tg_user_id)
         await reply(update, context, "draw/usage.j2", problem="state", task=task)
         return
     try:
         rows = await asyncio.to_thread(_read_platform, doc.file_name or "draw.xlsx", data)
     except TableError as exc:
         await reply(update, context, "draw/import_report.j2", task=task, errors=[str(exc)])
+        await conversation.again(context, prompt)
         return
     async with svc.db.transaction() as conn:
         inputs = await store.inputs(conn, task, base_rules(svc))
@@ -676,6 +662,7 @@ async def _platform_file(
             errors=errors[:shown],
             more=len(errors) - shown,
         )
+        await conversation.again(context, prompt)
         return
     seed = ""
     text = rules.canonical(inputs)
@@ -694,12 +681,8 @@ async def _platform_file(
                 0,
             )
     except rules.DrawError as exc:
-        async with svc.db.transaction() as conn:
-            await store.drop_pending(conn, identity.tg_user_id)
         await reply(update, context, "draw/problem.j2", task=task, message=str(exc))
         return
-    async with svc.db.transaction() as conn:
-        await store.drop_pending(conn, identity.tg_user_id)
     done = await _commit(svc, identity, task, "platform", seed, text, result)
     if done is None:
         await reply(update, context, "draw/usage.j2", problem="state", task=task)
@@ -1034,19 +1017,8 @@ async def start(app: Application) -> None:
 
 
 def register(app: Application) -> None:
-    # Group -3 (tasks use -2, broadcasts -1): a 回避 reason or the platform's file, only while
-    # draw_pending says this person owes it.
-    app.add_handler(MessageHandler(filters.COMMAND, cancel_hook), group=-3)
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE
-            & (filters.TEXT | filters.Document.ALL)
-            & ~filters.COMMAND
-            & ~filters.StatusUpdate.ALL,
-            capture_input,
-        ),
-        group=-3,
-    )
+    conversation.register("draw.conflict", _conflict_reason)
+    conversation.register("draw.import", _platform_answer, accepts=(conversation.DOCUMENT,))
     for name, handler in (
         ("draw", draw_command),
         ("drawimport", drawimport_command),

@@ -20,11 +20,8 @@ from datetime import date, datetime, time, timedelta
 from telegram import Update
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
-    filters,
 )
 
 from bot import reminders as engine
@@ -267,52 +264,7 @@ async def holiday_command(update: Update, context: Context, identity: Identity) 
     )
 
 
-# -- typed input (group -4) ------------------------------------------------------------------------
-
-
-async def capture_input(update: Update, context: Context) -> None:
-    """A message a reminder feature waits for: a report file, training details, a 请假 reason.
-    Acts only when the table `reminder_flows` says this person owes one."""
-    message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None:
-        return
-    svc = services(context)
-    async with svc.db.transaction() as conn:
-        flow = await store.flow(conn, user.id)
-    if flow is None:
-        return
-    if flow.kind == "report" and message.document is not None:
-        await reports.take_document(update, context, flow)
-        raise ApplicationHandlerStop
-    if flow.kind in ("training", "leave") and message.text:
-        await training.take_text(update, context, flow, message.text)
-        raise ApplicationHandlerStop
-
-
-async def cancel_hook(update: Update, context: Context) -> None:
-    user = update.effective_user
-    if user is None:
-        return
-    async with services(context).db.transaction() as conn:
-        if await store.drop_flow(conn, user.id):
-            log.info("reminder flow of %s dropped by /cancel", user.id)
-
-
 def register(app: Application) -> None:
-    # Group -4 runs before the task flows (-2) and the broadcast (-1): a message is taken here
-    # only while a reminder flow waits for it.
-    app.add_handler(CommandHandler("cancel", cancel_hook), group=-4)
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE
-            & (filters.TEXT | filters.Document.ALL)
-            & ~filters.COMMAND
-            & ~filters.StatusUpdate.ALL,
-            capture_input,
-        ),
-        group=-4,
-    )
     app.add_handler(CommandHandler("reminders", reminders_command))
     app.add_handler(CommandHandler("holiday", holiday_command))
     app.add_handler(CallbackQueryHandler(series_button, pattern=r"^rm:"))

@@ -20,8 +20,8 @@ from pathlib import PurePosixPath
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
+from bot import conversation, workcal
 from bot import reminders as engine
-from bot import workcal
 from bot.domain import reminders as rules
 from bot.domain.reminders import Period
 from bot.domain.roles import Identity, Role
@@ -29,6 +29,7 @@ from bot.features.common import Context, button, command, refuse, reply
 from bot.services import Services, services
 from bot.store import audit
 from bot.store import reminders as store
+from bot.store.prompts import Prompt
 from bot.store.reminders import Conn, Reminder
 
 log = logging.getLogger(__name__)
@@ -255,22 +256,21 @@ async def report_button(update: Update, context: Context, identity: Identity) ->
             period = await period_for(conn, svc, today, department)
     await query.answer()
     if action == "up":
-        async with svc.db.transaction() as conn:
-            await store.set_flow(
-                conn,
-                identity.tg_user_id,
-                "report",
-                "file",
-                {"period": period.key, "department": department},
-            )
         names = await _names(svc)
-        await reply(
-            update,
+        await conversation.ask(
             context,
-            "reports/ask_file.j2",
-            period=period,
-            department=names.get(department, department),
-            max_mb=svc.settings.tunables.reminders.report_max_file_mb,
+            identity.tg_user_id,
+            identity.tg_user_id,
+            "reports.file",
+            {"period": period.key, "department": department},
+            lambda: reply(
+                update,
+                context,
+                "reports/ask_file.j2",
+                period=period,
+                department=names.get(department, department),
+                max_mb=svc.settings.tunables.reminders.report_max_file_mb,
+            ),
         )
     elif action == "other":
         async with svc.db.transaction() as conn:
@@ -282,7 +282,7 @@ async def report_button(update: Update, context: Context, identity: Identity) ->
                 user=identity.tg_user_id,
                 note="通过其他方式报送",
             )
-            await store.drop_flow(conn, identity.tg_user_id)
+            await conversation.close(conn, identity.tg_user_id, "reports.file")
             await audit.record(
                 conn,
                 actor=identity.tg_user_id,
@@ -308,19 +308,21 @@ async def _names(svc: Services) -> dict[str, str]:
         return await store.departments(conn)
 
 
-async def take_document(update: Update, context: Context, flow: store.Flow) -> None:
-    """The report file a liaison was asked for (group -4, only while the flow waits)."""
+async def take_document(update: Update, context: Context, prompt: Prompt) -> bool:
+    """The report file a liaison was asked for (prompt reports.file)."""
     message = update.effective_message
-    assert message is not None and message.document is not None
+    if message is None or message.document is None:
+        return False
     svc = services(context)
     document = message.document
     name = document.file_name or "report"
     limit_mb = svc.settings.tunables.reminders.report_max_file_mb
-    period = _period(svc, flow.data["period"])
-    department = flow.data["department"]
+    period = _period(svc, prompt.target["period"])
+    department = prompt.target["department"]
     if PurePosixPath(name.lower()).suffix not in ALLOWED_SUFFIXES:
         await reply(update, context, "reports/problem.j2", problem="type", name=name)
-        return
+        await conversation.again(context, prompt)
+        return True
     if document.file_size is not None and document.file_size > limit_mb * 1024 * 1024:
         await reply(
             update,
@@ -331,7 +333,8 @@ async def take_document(update: Update, context: Context, flow: store.Flow) -> N
             size_mb=round(document.file_size / 1024 / 1024, 1),
             max_mb=limit_mb,
         )
-        return
+        await conversation.again(context, prompt)
+        return True
     async with svc.db.transaction() as conn:
         await store.submit(
             conn,
@@ -343,10 +346,9 @@ async def take_document(update: Update, context: Context, flow: store.Flow) -> N
             file_name=name,
             file_size=document.file_size,
         )
-        await store.drop_flow(conn, flow.tg_user_id)
         await audit.record(
             conn,
-            actor=flow.tg_user_id,
+            actor=prompt.tg_user_id,
             action="report.submit",
             entity="department",
             entity_id=department,
@@ -362,6 +364,7 @@ async def take_document(update: Update, context: Context, flow: store.Flow) -> N
         how="upload",
         file_name=name,
     )
+    return True
 
 
 # -- /reports --------------------------------------------------------------------------------------
@@ -399,6 +402,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("report", report_command))
     app.add_handler(CommandHandler("reports", reports_command))
     app.add_handler(CallbackQueryHandler(report_button, pattern=r"^rp:"))
+    conversation.register("reports.file", take_document, accepts=(conversation.DOCUMENT,))
     engine.register_planner("reports", plan)
     for kind in ("report.before", "report.overdue", "report.escalate"):
         engine.register_kind(kind, compose, expires_with_purpose=kind == "report.before")

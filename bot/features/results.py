@@ -12,8 +12,8 @@ on-site check-in (扫码入企), the enterprise's verification link, evidence an
 
 Callback data: `rg:<nonce>:…` guided entry, `rv:p|r:<result>` / `rv:a:<task>` review,
 `rs:g:<result>` guidance, `rc:<task>:<no>` check-in (on the inspector's task notice).
-Typed input (a note, guidance, a return reason) is taken in handler group -5, only while
-result_flows says this person owes it (30 minutes). A photo or document sent in reply to an
+Typed input (a note, guidance, a return reason) are prompts of bot.conversation (kinds
+results.note, results.guidance, results.return). A photo or document sent in reply to an
 entry's confirmation is attached to the entry as evidence (group -5 too). Messages sent on the
 bot's own initiative (returned entries, 抄告, completion, entries awaiting review) go through the
 outbox. An open 责令限期整改 is a reminder series (`followup:<task>`): the department's liaisons
@@ -46,7 +46,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import clock, workcal
+from bot import clock, conversation, workcal
 from bot import reminders as engine
 from bot.domain import reminders as reminder_rules
 from bot.domain import results as rules
@@ -61,6 +61,7 @@ from bot.store import draw as draw_store
 from bot.store import reminders as reminder_store
 from bot.store import results as store
 from bot.store import tasks as task_store
+from bot.store.prompts import Prompt
 from bot.store.tasks import Conn, Task
 
 log = logging.getLogger(__name__)
@@ -526,7 +527,6 @@ async def guided_button(update: Update, context: Context, identity: Identity) ->
                     data["m"] = value[0]
                     view = await _confirm_view(conn, data)
             elif action == "note" and "m" in data:
-                step = "note"
                 view = {"step": "ask_note", "n": nonce}
             elif action == "ok" and "m" in data:
                 draft = Draft(
@@ -549,47 +549,58 @@ async def guided_button(update: Update, context: Context, identity: Identity) ->
     if view is None:
         await edit(update, context, "results/guided.j2", step="expired", n=nonce)
         return
+    if view["step"] == "ask_note":
+        await conversation.ask(
+            context,
+            identity.tg_user_id,
+            identity.tg_user_id,
+            "results.note",
+            {"n": nonce},
+            lambda: edit(update, context, "results/guided.j2", **view),
+        )
+        return
+    async with svc.db.transaction() as conn:
+        await conversation.close(conn, identity.tg_user_id, "results.note")
     await edit(update, context, "results/guided.j2", **view)
 
 
-# -- typed input (group -5): a note, guidance, a return reason -----------------------------------
+# -- typed input: a note, guidance, a return reason (prompts of bot.conversation) ------------------
 
 
-async def capture_input(update: Update, context: Context) -> None:
+async def take_text(update: Update, context: Context, prompt: Prompt) -> bool:
     message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None or not message.text:
-        return
+    if message is None or not message.text:
+        return False
     svc = services(context)
-    async with svc.db.transaction() as conn:
-        owed = await store.flow(conn, user.id)
-    if owed is None or owed[0] not in ("note", "guidance", "return"):
-        return
-    step, data = owed
     text = message.text.strip()
     if len(text) > MAX_TEXT_INPUT:
         await reply(update, context, "results/input_problem.j2", limit=MAX_TEXT_INPUT)
-        raise ApplicationHandlerStop
+        await conversation.again(context, prompt)
+        return True
     identity = await identify(update, context)
-    if step == "note":
-        data["note"] = text
+    if prompt.kind == "results.note":
         async with svc.db.transaction() as conn:
-            await store.set_flow(conn, user.id, "pick", data)
-            view = await _confirm_view(conn, data)
+            current = await store.flow(conn, prompt.tg_user_id)
+            if current is None or current[1].get("n") != prompt.target.get("n"):
+                view: dict[str, Any] = {"step": "expired", "n": prompt.target.get("n", "")}
+            else:
+                data = {**current[1], "note": text}
+                await store.set_flow(conn, prompt.tg_user_id, "pick", data)
+                view = await _confirm_view(conn, data)
         await reply(update, context, "results/guided.j2", **view)
-    elif step == "guidance":
-        await _guidance(update, context, identity, int(data["r"]), text)
+    elif prompt.kind == "results.guidance":
+        await _guidance(update, context, identity, int(prompt.target["r"]), text)
     else:
-        await _review_one(update, context, identity, int(data["r"]), False, reason=text)
-    raise ApplicationHandlerStop
+        await _review_one(update, context, identity, int(prompt.target["r"]), False, reason=text)
+    return True
 
 
-async def cancel_hook(update: Update, context: Context) -> None:
-    user = update.effective_user
-    if user is None:
-        return
-    async with services(context).db.transaction() as conn:
-        await store.drop_flow(conn, user.id)
+async def _abandon(svc: Services, user: int) -> bool:
+    """/cancel drops a guided entry in progress."""
+    async with svc.db.transaction() as conn:
+        found = await store.flow(conn, user)
+        await store.drop_flow(conn, user)
+    return found is not None
 
 
 async def _may_touch(conn: Conn, identity: Identity, result: store.Result) -> bool:
@@ -613,10 +624,18 @@ async def guidance_button(update: Update, context: Context, identity: Identity) 
     async with svc.db.transaction() as conn:
         result = await store.by_id(conn, result_id)
         ok = result is not None and await _may_touch(conn, identity, result)
-        if ok:
-            await store.set_flow(conn, identity.tg_user_id, "guidance", {"r": result_id})
     await query.answer()
-    await reply(update, context, "results/ask.j2", kind="guidance" if ok else "forbidden")
+    if not ok:
+        await reply(update, context, "results/ask.j2", kind="forbidden")
+        return
+    await conversation.ask(
+        context,
+        identity.tg_user_id,
+        identity.tg_user_id,
+        "results.guidance",
+        {"r": result_id},
+        lambda: reply(update, context, "results/ask.j2", kind="guidance"),
+    )
 
 
 async def _guidance(
@@ -624,7 +643,6 @@ async def _guidance(
 ) -> None:
     svc = services(context)
     async with svc.db.transaction() as conn:
-        await store.drop_flow(conn, identity.tg_user_id)
         result = await store.by_id(conn, result_id)
         if result is None or not await _may_touch(conn, identity, result):
             ok = False
@@ -808,10 +826,18 @@ async def review_button(update: Update, context: Context, identity: Identity) ->
         async with svc.db.transaction() as conn:
             result = await store.by_id(conn, int(ident))
             ok = result is not None and result.department_code in identity.liaison_departments
-            if ok:
-                await store.set_flow(conn, identity.tg_user_id, "return", {"r": int(ident)})
         await query.answer()
-        await reply(update, context, "results/ask.j2", kind="return" if ok else "forbidden")
+        if not ok:
+            await reply(update, context, "results/ask.j2", kind="forbidden")
+            return
+        await conversation.ask(
+            context,
+            identity.tg_user_id,
+            identity.tg_user_id,
+            "results.return",
+            {"r": int(ident)},
+            lambda: reply(update, context, "results/ask.j2", kind="return"),
+        )
         return
     await query.answer()
     await _review_one(update, context, identity, int(ident), True)
@@ -851,7 +877,6 @@ async def _review_one(
 ) -> None:
     svc = services(context)
     async with svc.db.transaction() as conn:
-        await store.drop_flow(conn, identity.tg_user_id)
         result = await store.by_id(conn, result_id)
         outcome = "forbidden"
         task = await task_store.load(conn, result.task_id) if result else None
@@ -1323,18 +1348,15 @@ async def verify_start(update: Update, context: Context, token: str) -> None:
 
 
 def register(app: Application) -> None:
-    # Group -5: typed input owed to this feature (result_flows, 30 minutes) and evidence sent in
-    # reply to an entry's confirmation; everything else falls through to later groups.
-    app.add_handler(CommandHandler("cancel", cancel_hook), group=-5)
+    # Group -5: evidence sent in reply to an entry's confirmation; everything else falls through.
+    for kind in ("results.note", "results.guidance", "results.return"):
+        conversation.register(kind, take_text)
+    conversation.register_abandon(_abandon)
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & filters.REPLY & (filters.PHOTO | filters.Document.ALL),
             capture_evidence,
         ),
-        group=-5,
-    )
-    app.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, capture_input),
         group=-5,
     )
     for name, handler in (

@@ -8,9 +8,9 @@ so a restart loses nothing and buttons keep working days later. Callback data:
     tk:<task>:<action>[:<arg>…]       the invitation card, private invitations, escalations
     tf:<flow>:<action>[:<arg>]        a liaison's join card (items, inspector count)
 
-Typed input (industry, dates, notes, reasons, counts) is taken by a handler in group -2, before
-the broadcast's (-1), only while a flow waits for it: not after INPUT_TTL, not once another
-command was sent, and never while a broadcast draft of the person waits for its content.
+Typed input (industry, dates, notes, reasons, counts) are prompts of bot.conversation (kinds
+tasks.propose, tasks.decline, tasks.cancel, tasks.count), opened whenever a flow's card asks a
+typed question and closed when a button moves it on; a dropped prompt drops its flow.
 Messages the bot sends on its own (invitations, card edits, reminders, escalations, notices) go
 through the outbox in the same transaction as the change (in the quiet hours they wait for
 their end). `run_due(app)` sends due reminders and escalations; a JobQueue job runs it every
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,14 +31,11 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    MessageHandler,
-    filters,
 )
 
-from bot import clock, workcal
+from bot import clock, conversation, workcal
 from bot.config import InvitationTunables
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
@@ -48,19 +45,16 @@ from bot.features import training
 from bot.features.common import Context, button, command, identify, markup, reply, send
 from bot.render import MAX_CALLBACK_BYTES, Rendered
 from bot.services import Services, services
-from bot.store import audit, broadcasts, outbox
+from bot.store import audit, outbox
 from bot.store import tasks as store
+from bot.store.prompts import Prompt
 from bot.store.tasks import Conn, Flow, Task
 
 log = logging.getLogger(__name__)
 
 PROPOSE_TEXT_STEPS = ("industry", "window", "deadline", "notes")
-ANSWER_TEXT_STEPS = ("reason", "count")
-TEXT_STEPS = (*PROPOSE_TEXT_STEPS, *ANSWER_TEXT_STEPS)
-# A flow waiting for typed input that long without a word has been forgotten: the next message
-# is probably about something else, so the flow expires (and any command drops it at once).
-INPUT_TTL = timedelta(minutes=30)
-HELD = "held"  # a flow whose prompt is being sent: it takes no typed input yet
+PROMPT_KINDS = ("tasks.propose", "tasks.decline", "tasks.cancel", "tasks.count")
+HELD = "held"  # a flow whose card is being sent: nothing acts on it yet
 MAX_INDUSTRIES = 16
 MAX_OPTIONS = 60  # buttons per page of items, departments (Telegram allows 100 buttons)
 MAX_TEXT = 500  # a reason or a note
@@ -266,22 +260,51 @@ async def newtask_command(update: Update, context: Context, identity: Identity) 
     await _deliver(context, chat.id, card, flow, "industry")
 
 
+def _question(flow: Flow) -> str | None:
+    """The prompt kind a flow's card asks, if it asks for typed input at its step."""
+    if flow.family == "propose":
+        return "tasks.propose" if flow.step in PROPOSE_TEXT_STEPS else None
+    if flow.step == "count":
+        return "tasks.count"
+    if flow.step == "reason":
+        return "tasks.cancel" if flow.kind == "cancel" else "tasks.decline"
+    return None
+
+
+async def _show_flow(
+    context: Context, chat_id: int, flow: Flow, deliver: Callable[[], Awaitable[object]]
+) -> bool:
+    """Deliver a flow's card; if it asks a typed question, that is the person's prompt now
+    (armed once delivered), otherwise a prompt of this flow is closed."""
+    kind = _question(flow)
+    if kind is not None:
+        target = {"flow": flow.id, "step": flow.step}
+        return await conversation.ask(context, flow.tg_user_id, chat_id, kind, target, deliver)
+    async with services(context).db.transaction() as conn:
+        await conversation.close(conn, flow.tg_user_id, *PROMPT_KINDS, about={"flow": flow.id})
+    try:
+        await deliver()
+    except TelegramError as exc:  # never opened the bot, blocked it, or Telegram failed
+        log.info("flow %s card not delivered to %s: %s", flow.id, chat_id, exc)
+        return False
+    return True
+
+
 async def _deliver(
     context: Context, chat_id: int, rendered: Rendered, flow: Flow, step: str
 ) -> bool:
-    """Send a flow's prompt, then let the flow (created at step HELD) wait at `step`; if the
-    prompt could not be delivered, drop the flow: nobody is waiting for it."""
+    """Send a new flow's first card (the flow was created at step HELD, so no button acts on
+    it yet); if it could not be delivered, drop the flow: nobody is waiting for it."""
     db = services(context).db
-    try:
-        await send(context, chat_id, rendered)
-    except TelegramError as exc:  # never opened the bot, blocked it, or Telegram failed
-        log.info("flow %s prompt not delivered to %s: %s", flow.id, chat_id, exc)
+    async with db.transaction() as conn:
+        released = await store.release_flow(conn, flow.id, HELD, step)
+    ok = released is not None and await _show_flow(
+        context, chat_id, released, lambda: send(context, chat_id, rendered)
+    )
+    if not ok:
         async with db.transaction() as conn:
             await store.drop_flow(conn, flow.id)
-        return False
-    async with db.transaction() as conn:
-        await store.release_flow(conn, flow.id, HELD, step)
-    return True
+    return ok
 
 
 async def _propose_card(conn: Conn, svc: Services, flow: Flow) -> Rendered:
@@ -384,6 +407,7 @@ async def propose_button(update: Update, context: Context, identity: Identity) -
         card = await _propose_card(conn, svc, changed) if changed else None
     if action == "x" and valid:
         await query.answer()
+        await _close_prompt(svc, identity.tg_user_id, flow_id)
         await _edit_in_place(update, svc.renderer.message("tasks/discarded.j2"))
         return
     if changed is None or card is None:
@@ -393,7 +417,12 @@ async def propose_button(update: Update, context: Context, identity: Identity) -
         await _alert(update, context, "no_partners")
         return
     await query.answer()
-    await _edit_in_place(update, card)
+    await _show_flow(context, identity.tg_user_id, changed, lambda: _edit_in_place(update, card))
+
+
+async def _close_prompt(svc: Services, user: int, flow_id: int) -> None:
+    async with svc.db.transaction() as conn:
+        await conversation.close(conn, user, *PROMPT_KINDS, about={"flow": flow_id})
 
 
 async def _propose_action(conn: Conn, flow: Flow, action: str, arg: str) -> Flow | None:
@@ -432,7 +461,9 @@ async def _propose_action(conn: Conn, flow: Flow, action: str, arg: str) -> Flow
     return flow
 
 
-async def _propose_text(update: Update, context: Context, flow: Flow, text: str) -> None:
+async def _propose_text(
+    update: Update, context: Context, flow: Flow, text: str, prompt: Prompt
+) -> None:
     svc = services(context)
     now = _local_now(svc)
     t = _tunables(svc)
@@ -481,11 +512,12 @@ async def _propose_text(update: Update, context: Context, flow: Flow, text: str)
             example=example,
             **{"limit": MAX_TEXT, "start": "", **extra},
         )
+        await conversation.again(context, prompt)
         return
-    if card is not None:
+    if card is not None and changed is not None:
         chat = update.effective_chat
         assert chat is not None
-        await send(context, chat.id, card)
+        await _show_flow(context, chat.id, changed, lambda: send(context, chat.id, card))
 
 
 async def _default_deadline(
@@ -506,12 +538,12 @@ async def _default_deadline(
             if rules.check_deadline(deadline, now, start) is None:
                 changed = await _advance(conn, flow, "notes", deadline=clock.to_db(deadline))
         card = await _propose_card(conn, svc, changed) if changed else None
-    if card is None:
+    if card is None or changed is None:
         await _alert(update, context, "gone")
         return
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await _edit_in_place(update, card)
+    await _show_flow(context, identity.tg_user_id, changed, lambda: _edit_in_place(update, card))
 
 
 async def _submit(update: Update, context: Context, identity: Identity, flow_id: int) -> None:
@@ -587,9 +619,11 @@ async def _submit(update: Update, context: Context, identity: Identity, flow_id:
             await _propose_card(conn, svc, flow) if flow is not None and task is None else None
         )
     if task is None:
-        if stale_card is not None:  # the deadline passed while the summary was open
+        if stale_card is not None and flow is not None:  # the deadline passed meanwhile
             await query.answer()
-            await _edit_in_place(update, stale_card)
+            await _show_flow(
+                context, identity.tg_user_id, flow, lambda: _edit_in_place(update, stale_card)
+            )
         else:
             await _alert(update, context, "gone")
         return
@@ -963,6 +997,7 @@ async def flow_button(update: Update, context: Context, identity: Identity) -> N
         return
     if action == "x":
         await query.answer()
+        await _close_prompt(svc, identity.tg_user_id, flow.id)
         await _edit_in_place(update, svc.renderer.message("tasks/discarded.j2", kind=flow.kind))
         return
     if action == "cy":
@@ -984,11 +1019,11 @@ async def flow_button(update: Update, context: Context, identity: Identity) -> N
         return
     await query.answer()
     if card is not None:
-        await _edit_in_place(update, card)
+        await _show_flow(context, identity.tg_user_id, flow, lambda: _edit_in_place(update, card))
 
 
 async def _answer_text(
-    update: Update, context: Context, identity: Identity, flow: Flow, text: str
+    update: Update, context: Context, identity: Identity, flow: Flow, text: str, prompt: Prompt
 ) -> None:
     text = text.strip()
     if flow.step == "count":
@@ -1003,6 +1038,7 @@ async def _answer_text(
                 example="",
                 start="",
             )
+            await conversation.again(context, prompt)
             return
         await _record(update, context, identity, flow, Answer.JOINED, inspectors=int(text))
         return
@@ -1017,6 +1053,7 @@ async def _answer_text(
             example="",
             start="",
         )
+        await conversation.again(context, prompt)
         return
     if flow.kind == "cancel":
         await _confirm_cancel(update, context, identity, flow, text)
@@ -1337,53 +1374,35 @@ async def _cancel(
 # -- typed input -----------------------------------------------------------------------------------
 
 
-async def capture_input(update: Update, context: Context) -> None:
-    """Group -2: a message a flow is waiting for (industry, dates, notes, reason, count)."""
+async def take_text(update: Update, context: Context, prompt: Prompt) -> bool:
+    """The answer to a flow's typed question (industry, dates, notes, reason, count)."""
     message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None or not message.text:
-        return
+    if message is None or not message.text:
+        return False
     svc = services(context)
     async with svc.db.transaction() as conn:
-        flow = await store.awaiting_text(conn, user.id, TEXT_STEPS, clock.now() - INPUT_TTL)
-    if flow is None:
-        return
-    if flow.family == "propose" and flow.step not in PROPOSE_TEXT_STEPS:
-        return
-    if flow.family == "answer" and flow.step not in ANSWER_TEXT_STEPS:
-        return
+        flow = await store.flow(conn, int(prompt.target["flow"]))
+    if flow is None or flow.tg_user_id != prompt.tg_user_id or flow.step != prompt.target["step"]:
+        return False  # the flow moved on or is gone: not an answer to anything
     identity = await identify(update, context)
     if not (identity.has(Role.ADMIN) or identity.has(Role.LIAISON)):
-        return
-    if identity.has(Role.ADMIN) and await broadcasts.awaiting_input(svc.db, user.id):
-        return  # a broadcast draft waits for this message: its handler (group -1) takes it
+        return False
     if flow.family == "propose":
-        await _propose_text(update, context, flow, message.text)
+        await _propose_text(update, context, flow, message.text, prompt)
     else:
-        await _answer_text(update, context, identity, flow, message.text)
-    raise ApplicationHandlerStop
+        await _answer_text(update, context, identity, flow, message.text, prompt)
+    return True
 
 
-async def command_hook(update: Update, context: Context) -> None:
-    """Group -2: any other command in private chat (/broadcast, /newtask, /task …) drops the
-    person's task flows that wait for typed input, so a later message is not taken for them.
-    Commands themselves are never taken as input (capture_input filters them out)."""
-    user = update.effective_user
-    if user is None:
-        return
-    async with services(context).db.transaction() as conn:
-        if await store.drop_input_flows(conn, user.id, TEXT_STEPS):
-            log.info("task flows of %s waiting for input dropped by a command", user.id)
+async def _drop_flow(conn: Conn, svc: Services, prompt: Prompt) -> None:
+    """Its question was dropped unanswered (another command, /cancel, expiry): so is the flow."""
+    await store.drop_flow(conn, int(prompt.target["flow"]))
 
 
-async def cancel_hook(update: Update, context: Context) -> None:
-    """/cancel drops any task flow (the /cancel command itself then answers)."""
-    user = update.effective_user
-    if user is None:
-        return
-    async with services(context).db.transaction() as conn:
-        if await store.drop_flows(conn, user.id):
-            log.info("task flows of %s dropped by /cancel", user.id)
+async def _abandon(svc: Services, user: int) -> bool:
+    """/cancel drops every task flow of the person (also those at a button step)."""
+    async with svc.db.transaction() as conn:
+        return await store.drop_flows(conn, user) > 0
 
 
 # -- /tasks, /task ---------------------------------------------------------------------------------
@@ -1583,20 +1602,9 @@ async def _job(context: Context) -> None:
 
 
 def register(app: Application) -> None:
-    # Group -2 runs before the broadcast's -1: /cancel drops a task flow, and a message a task
-    # flow waits for is taken here and goes no further.
-    app.add_handler(CommandHandler("cancel", cancel_hook), group=-2)
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & ~filters.StatusUpdate.ALL,
-            capture_input,
-        ),
-        group=-2,
-    )
-    # any other command: one handler per group runs, so /cancel above is not also seen here
-    app.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.COMMAND, command_hook), group=-2
-    )
+    for kind in PROMPT_KINDS:
+        conversation.register(kind, take_text, on_drop=_drop_flow)
+    conversation.register_abandon(_abandon)
     app.add_handler(CommandHandler("newtask", newtask_command))
     app.add_handler(CommandHandler("tasks", tasks_command))
     app.add_handler(CommandHandler("task", task_command))

@@ -8,8 +8,8 @@ the nudge to those who have not answered). The lead liaisons get an attendance s
 before. Moving a session bumps its version: pending reminders of the old time are cancelled,
 everyone is told, and new ones are planned; cancelling tells everyone and cancels them.
 
-Callback data: `tr:<training>:<a|l|move|cancel>`. Typed input (time, place, notes, reason) is
-taken by bot.features.reminders in handler group -4 while `reminder_flows` says so.
+Callback data: `tr:<training>:<a|l|move|cancel>`. Typed input (time, place, notes, reason) are
+prompts of bot.conversation (kinds training.details, training.leave).
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import clock
+from bot import clock, conversation
 from bot import reminders as engine
 from bot.domain import reminders as rules
 from bot.domain.roles import Identity
 from bot.domain.schedule import check_when, parse_when
-from bot.features.common import Context, button, command, refuse, reply
+from bot.features.common import Context, button, command, refuse, reply, send
 from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import reminders as store
+from bot.store.prompts import Prompt
 from bot.store.reminders import Conn, Reminder
 
 log = logging.getLogger(__name__)
@@ -344,14 +345,6 @@ async def training_command(update: Update, context: Context, identity: Identity)
                 given_answers = await answers(conn, training.id)
                 invited = await people(conn, training, task)
                 who = await store.names(conn, invited)
-            else:
-                await store.set_flow(
-                    conn,
-                    identity.tg_user_id,
-                    "training",
-                    "time",
-                    {"task": task["id"], "department": department},
-                )
     if problem:
         await reply(update, context, "training/problem.j2", problem=problem, given=given)
         return
@@ -367,20 +360,51 @@ async def training_command(update: Update, context: Context, identity: Identity)
             manage=True,
         )
         return
-    await reply(update, context, "training/ask.j2", step="time", task=task)
+    assert task is not None
+    await _ask(
+        update,
+        context,
+        {"step": "time", "task": task["id"], "department": department},
+        task=task,
+    )
 
 
-async def take_text(update: Update, context: Context, flow: store.Flow, text: str) -> None:
+async def _ask(
+    update: Update, context: Context, target: dict[str, Any], *, task: Any = None
+) -> None:
+    """Ask the next question of /training (time, place, notes, a new time) or a 请假 reason."""
+    user = update.effective_user
+    assert user is not None
+    step = str(target["step"])
+    kind = "training.leave" if step == "reason" else "training.details"
+    await conversation.ask(
+        context,
+        user.id,
+        user.id,
+        kind,
+        target,
+        lambda: send(
+            context,
+            user.id,
+            services(context).renderer.message("training/ask.j2", step=step, task=task),
+        ),
+    )
+
+
+async def take_text(update: Update, context: Context, prompt: Prompt) -> bool:
     """Typed input: the session's time, place, notes (or a new time); a 请假 reason."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return False
     svc = services(context)
-    text = text.strip()[:MAX_TEXT]
-    user = flow.tg_user_id
+    text = message.text.strip()[:MAX_TEXT]
+    user = prompt.tg_user_id
     now = engine.local_now(svc)
-    data = dict(flow.data)
-    if flow.kind == "leave":
+    data = dict(prompt.target)
+    step = data.pop("step")
+    if prompt.kind == "training.leave":
         async with svc.db.transaction() as conn:
             training = await load(conn, int(data["training"]))
-            await store.drop_flow(conn, user)
             if training is None or training.state != "active":
                 problem = "gone"
             else:
@@ -390,28 +414,24 @@ async def take_text(update: Update, context: Context, flow: store.Flow, text: st
             await reply(update, context, "training/problem.j2", problem=problem)
         else:
             await reply(update, context, "training/answered.j2", answer="leave", reason=text)
-        return
-    if flow.step in ("time", "move"):
+        return True
+    if step in ("time", "move"):
         moment = parse_when(text, now)
         if check_when(moment, now) is not None or moment is None:
             await reply(update, context, "training/problem.j2", problem="time", given=text)
-            return
-        if flow.step == "move":
+            await conversation.again(context, prompt)
+            return True
+        if step == "move":
             await _move(update, context, user, int(data["training"]), moment)
-            return
-        data["starts_at"] = clock.to_db(moment)
-        async with svc.db.transaction() as conn:
-            await store.set_flow(conn, user, "training", "place", data)
-        await reply(update, context, "training/ask.j2", step="place", task=None)
-        return
-    if flow.step == "place":
-        data["place"] = text
-        async with svc.db.transaction() as conn:
-            await store.set_flow(conn, user, "training", "notes", data)
-        await reply(update, context, "training/ask.j2", step="notes", task=None)
-        return
+            return True
+        await _ask(update, context, {**data, "step": "place", "starts_at": clock.to_db(moment)})
+        return True
+    if step == "place":
+        await _ask(update, context, {**data, "step": "notes", "place": text})
+        return True
     notes = "" if text in ("无", "没有", "-", "no") else text
     await _create(update, context, user, data, notes)
+    return True
 
 
 async def _create(
@@ -436,7 +456,6 @@ async def _create(
         )
         training = await load(conn, int(cursor.lastrowid or 0))
         assert training is not None
-        await store.drop_flow(conn, user)
         await _tell_all(conn, svc, training, "new")
         await plan_one(conn, svc, training, clock.now())
         await audit.record(
@@ -457,7 +476,6 @@ async def _move(
     svc = services(context)
     async with svc.db.transaction() as conn:
         training = await load(conn, training_id)
-        await store.drop_flow(conn, user)
         if training is None or training.state != "active":
             training = None
         else:
@@ -519,12 +537,11 @@ async def training_button(update: Update, context: Context, identity: Identity) 
             state = "ok" if user in await people(conn, training, task) else "outsider"
             if state == "ok" and action == "a":
                 await _answer(conn, training, user, "attend", "")
-            elif state == "ok":
-                await store.set_flow(conn, user, "leave", "reason", {"training": training.id})
+            # 请假: the answer is recorded with its reason, asked below
         elif action in ("move", "cancel"):
             state = "ok" if _may_set(identity, task) == training.department else "outsider"
             if state == "ok" and action == "move":
-                await store.set_flow(conn, user, "training", "move", {"training": training.id})
+                pass  # asked below, once the button was answered
             elif state == "ok":
                 await conn.execute(
                     "UPDATE trainings SET state = 'cancelled', updated_at = ? WHERE id = ?",
@@ -552,9 +569,9 @@ async def training_button(update: Update, context: Context, identity: Identity) 
     elif action == "a":
         await reply(update, context, "training/answered.j2", answer="attend", reason="")
     elif action == "l":
-        await reply(update, context, "training/ask.j2", step="reason", task=None)
+        await _ask(update, context, {"step": "reason", "training": int(raw_id)})
     elif action == "move":
-        await reply(update, context, "training/ask.j2", step="move", task=None)
+        await _ask(update, context, {"step": "move", "training": int(raw_id)})
     else:
         await reply(update, context, "training/answered.j2", answer="cancelled", reason="")
 
@@ -562,6 +579,8 @@ async def training_button(update: Update, context: Context, identity: Identity) 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("training", training_command))
     app.add_handler(CallbackQueryHandler(training_button, pattern=r"^tr:"))
+    conversation.register("training.details", take_text)
+    conversation.register("training.leave", take_text)
     engine.register_planner("training", plan)
     engine.register_kind("training.remind", compose)
     engine.register_kind("training.summary", compose)

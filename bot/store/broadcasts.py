@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from bot import clock
 from bot.db import Database
 from bot.domain.audience import AudienceKind, Person, Recipient, Roster, UnboundInspector
@@ -172,14 +174,11 @@ async def set_document(
     return _broadcast(row) if row else None
 
 
-async def awaiting_input(db: Database, admin_id: int) -> Broadcast | None:
-    """The draft whose next message from this administrator is its content or its send time."""
-    row = await db.fetchone(
-        "SELECT * FROM broadcasts WHERE created_by = ? AND status = 'draft'"
-        " AND awaiting IS NOT NULL",
-        (admin_id,),
+async def stop_awaiting(conn: aiosqlite.Connection, broadcast_id: int) -> None:
+    """Its question (content or send time) was dropped: the draft waits for nothing now."""
+    await conn.execute(
+        "UPDATE broadcasts SET awaiting = NULL WHERE id = ? AND status = 'draft'", (broadcast_id,)
     )
-    return _broadcast(row) if row else None
 
 
 async def discard_draft(db: Database, admin_id: int) -> bool:

@@ -17,7 +17,6 @@ from typing import Any
 from bot import clock
 from bot.domain import draw as rules
 from bot.domain.tasks import Answer
-from bot.store.results import FLOW_TTL
 from bot.store.tasks import Conn, Task
 
 CHUNK = 500
@@ -434,34 +433,6 @@ async def mark(conn: Conn, task_id: int, inspector_id: int, column: str) -> bool
 
 
 # -- typed input owed ---------------------------------------------------------------------------
-
-
-async def set_pending(conn: Conn, user: int, kind: str, task_id: int, seq: int | None) -> None:
-    await conn.execute(
-        "INSERT OR REPLACE INTO draw_pending (tg_user_id, kind, task_id, seq, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (user, kind, task_id, seq, clock.now_db()),
-    )
-
-
-async def pending(conn: Conn, user: int) -> tuple[str, int, int | None] | None:
-    """The input this person owes, if asked for less than 30 minutes ago (as result flows)."""
-    row = await _one(
-        conn,
-        "SELECT kind, task_id, seq, created_at FROM draw_pending WHERE tg_user_id = ?",
-        (user,),
-    )
-    if row is None:
-        return None
-    if clock.from_db(row[3]) < clock.now() - FLOW_TTL:
-        await drop_pending(conn, user)
-        return None
-    return (row[0], row[1], row[2])
-
-
-async def drop_pending(conn: Conn, user: int) -> bool:
-    cursor = await conn.execute("DELETE FROM draw_pending WHERE tg_user_id = ?", (user,))
-    return cursor.rowcount == 1
 
 
 def dumps(value: Any) -> str:

@@ -291,35 +291,3 @@ async def submit(
         " submitted_by = excluded.submitted_by, submitted_at = excluded.submitted_at",
         (period, department, how, file_id, file_name, file_size, note, user, clock.now_db()),
     )
-
-
-# -- typed-input flows ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Flow:
-    tg_user_id: int
-    kind: str
-    step: str
-    data: dict[str, Any]
-
-
-async def set_flow(conn: Conn, user: int, kind: str, step: str, data: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO reminder_flows (tg_user_id, kind, step, data, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (tg_user_id) DO UPDATE SET kind = excluded.kind,"
-        " step = excluded.step, data = excluded.data, updated_at = excluded.updated_at",
-        (user, kind, step, json.dumps(data, ensure_ascii=False), clock.now_db()),
-    )
-
-
-async def flow(conn: Conn, user: int) -> Flow | None:
-    row = await _one(conn, "SELECT * FROM reminder_flows WHERE tg_user_id = ?", (user,))
-    if row is None:
-        return None
-    return Flow(int(row["tg_user_id"]), row["kind"], row["step"], json.loads(row["data"]))
-
-
-async def drop_flow(conn: Conn, user: int) -> bool:
-    cursor = await conn.execute("DELETE FROM reminder_flows WHERE tg_user_id = ?", (user,))
-    return cursor.rowcount == 1

@@ -508,34 +508,3 @@ async def release_flow(conn: Conn, flow_id: int, held: str, step: str) -> Flow |
     row = await cursor.fetchone()
     await cursor.close()
     return _flow(row) if row else None
-
-
-async def drop_input_flows(conn: Conn, user: int, steps: Iterable[str]) -> int:
-    """Drop the person's flows that wait for typed input (another command was started)."""
-    wanted = sorted(set(steps))
-    cursor = await conn.execute(
-        f"DELETE FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})",
-        (user, *wanted),
-    )
-    return cursor.rowcount
-
-
-async def awaiting_text(
-    conn: Conn, user: int, steps: Iterable[str], since: datetime | None = None
-) -> Flow | None:
-    """The person's most recent flow whose next message is typed input. With `since`, such
-    flows last changed before it have expired: they are dropped and not returned."""
-    wanted = sorted(set(steps))
-    if since is not None:
-        await conn.execute(
-            f"DELETE FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})"
-            " AND updated_at < ?",
-            (user, *wanted, clock.to_db(since)),
-        )
-    row = await _one(
-        conn,
-        f"SELECT * FROM task_flows WHERE tg_user_id = ? AND step IN ({_marks(wanted)})"
-        " ORDER BY updated_at DESC, id DESC LIMIT 1",
-        (user, *wanted),
-    )
-    return _flow(row) if row else None

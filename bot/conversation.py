@@ -1,0 +1,287 @@
+"""One conversation service for typed input.
+
+A prompt is the one question a person owes the bot an answer to (a row in `prompts`). The rule,
+the same for every feature:
+- at most one prompt per person; asking a new question drops the old one, and the person is told
+  which question was dropped;
+- any command other than the one that asks, /cancel, or the prompt's expiry drops it;
+- a prompt takes input only once its question was delivered (it is *armed* after the send);
+- one capture handler (group CAPTURE_GROUP, before every feature) dispatches a message to the
+  prompt's kind, which a feature registered with `register`.
+
+Features keep their own state (a /newtask draft, a broadcast draft); a kind's `on_drop` tidies
+that state when its prompt is dropped unanswered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationHandlerStop, MessageHandler, filters
+
+from bot import clock
+from bot.features.common import Context, reply, send
+from bot.services import Services, services
+from bot.store import prompts as store
+from bot.store.prompts import Conn, Prompt
+
+log = logging.getLogger(__name__)
+
+# Runs before every feature's handlers (they use group 0 and later).
+CAPTURE_GROUP = -10
+
+TEXT = "text"
+DOCUMENT = "document"
+OTHER = "other"  # a photo, a sticker…
+
+Handle = Callable[[Update, Context, Prompt], Awaitable[bool]]
+OnDrop = Callable[[Conn, Services, Prompt], Awaitable[None]]
+Abandon = Callable[[Services, int], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of question: what answer it accepts and who takes it.
+
+    `handle` returns False when the message is not an answer after all (e.g. a directory upload
+    while a platform file is asked for): the prompt is dropped and the message goes on to the
+    features."""
+
+    name: str
+    accepts: frozenset[str]
+    handle: Handle
+    on_drop: OnDrop | None = None
+
+
+_KINDS: dict[str, Kind] = {}
+# Wizard state that is not a prompt (a draft at a button step): /cancel abandons it too.
+_ABANDON: list[Abandon] = []
+
+
+def register(
+    name: str, handle: Handle, *, accepts: tuple[str, ...] = (TEXT,), on_drop: OnDrop | None = None
+) -> None:
+    _KINDS[name] = Kind(name, frozenset(accepts), handle, on_drop)
+
+
+def register_abandon(abandon: Abandon) -> None:
+    if abandon not in _ABANDON:
+        _ABANDON.append(abandon)
+
+
+def ttl(svc: Services) -> timedelta:
+    return timedelta(minutes=svc.settings.tunables.prompt_minutes)
+
+
+# -- asking ------------------------------------------------------------------------------------
+
+
+async def ask(
+    context: Context,
+    user: int,
+    chat: int,
+    kind: str,
+    target: dict[str, Any],
+    send: Callable[[], Awaitable[object]],
+) -> bool:
+    """Ask `user` a question in `chat`: the prompt is opened, the question sent by `send`, and
+    only then armed. If the question could not be delivered, nobody waits for an answer."""
+    svc = services(context)
+    assert kind in _KINDS, f"prompt kind {kind} not registered"
+    async with svc.db.transaction() as conn:
+        prompt, before = await store.open_(conn, user, chat, kind, target, ttl(svc))
+        if before is not None and not before.same_question(prompt):
+            await _on_drop(conn, svc, before)
+        else:
+            before = None
+    if before is not None:
+        await _tell_dropped(context, before, "replaced")
+    try:
+        await send()
+    except TelegramError as exc:
+        log.info("prompt %s (%s) not delivered to %s: %s", prompt.id, kind, chat, exc)
+        async with svc.db.transaction() as conn:
+            await store.take(conn, prompt.id)
+        return False
+    async with svc.db.transaction() as conn:
+        return await store.arm(conn, prompt.id)
+
+
+async def again(context: Context, prompt: Prompt) -> None:
+    """The answer could not be used (a malformed date, a file too large): the same question
+    stays open, with a fresh expiry, for the corrected answer (its hint was just sent) — unless
+    a newer question was asked meanwhile."""
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        if await store.of(conn, prompt.tg_user_id) is not None:
+            return
+        fresh, _ = await store.open_(
+            conn, prompt.tg_user_id, prompt.chat_id, prompt.kind, prompt.target, ttl(svc)
+        )
+        await store.arm(conn, fresh.id)
+
+
+async def close(
+    conn: Conn, user: int, *kinds: str, about: dict[str, Any] | None = None
+) -> Prompt | None:
+    """The flow moved on without typed input (a button answered the question): no notice.
+    With `about`, only a prompt whose target has those values is closed."""
+    found = await store.of(conn, user)
+    if found is None or (kinds and found.kind not in kinds):
+        return None
+    if about and any(found.target.get(k) != v for k, v in about.items()):
+        return None
+    await store.take(conn, found.id)
+    return found
+
+
+async def drop(context: Context, user: int, *kinds: str, why: str = "replaced") -> bool:
+    """Drop the person's prompt (of these kinds) unanswered, tidy its feature state, tell them."""
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        found = await store.drop(conn, user, tuple(kinds))
+        if found is not None:
+            await _on_drop(conn, svc, found)
+    if found is not None:
+        await _tell_dropped(context, found, why)
+    return found is not None
+
+
+async def pending(svc: Services, user: int) -> Prompt | None:
+    async with svc.db.transaction() as conn:
+        return await store.of(conn, user)
+
+
+async def _on_drop(conn: Conn, svc: Services, prompt: Prompt) -> None:
+    kind = _KINDS.get(prompt.kind)
+    if kind is not None and kind.on_drop is not None:
+        await kind.on_drop(conn, svc, prompt)
+
+
+async def _tell_dropped(context: Context, prompt: Prompt, why: str) -> None:
+    if not prompt.armed:
+        return  # its question never arrived: nothing to take back
+    svc = services(context)
+    rendered = svc.renderer.message(
+        "conversation/dropped.j2",
+        kind=prompt.kind,
+        why=why,
+        minutes=svc.settings.tunables.prompt_minutes,
+    )
+    try:
+        await send(context, prompt.chat_id, rendered)
+    except TelegramError as exc:
+        log.info("could not tell %s that prompt %s was dropped: %s", prompt.chat_id, prompt.id, exc)
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+def _content(update: Update) -> str | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    if message.document is not None:
+        return DOCUMENT
+    if message.text is not None:
+        return TEXT
+    return OTHER
+
+
+async def capture(update: Update, context: Context) -> None:
+    """Every private non-command message: the answer to the person's armed prompt, if any."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        prompt = await store.of(conn, user.id)
+        if prompt is None or not prompt.armed or prompt.chat_id != chat.id:
+            return
+        if prompt.expired(clock.now()) or prompt.kind not in _KINDS:
+            await store.take(conn, prompt.id)
+            await _on_drop(conn, svc, prompt)
+            expired = True
+        else:
+            expired = False
+    if expired:
+        await _tell_dropped(context, prompt, "expired")
+        return  # the message goes on to the features as if no question had been asked
+    kind = _KINDS[prompt.kind]
+    content = _content(update)
+    if content not in kind.accepts:
+        if content == DOCUMENT:
+            # A file while text is asked for: it is another flow (a directory upload…).
+            await drop(context, user.id, why="other")
+            return
+        await reply(
+            update,
+            context,
+            "conversation/wrong_content.j2",
+            kind=prompt.kind,
+            wanted=sorted(kind.accepts),
+        )
+        raise ApplicationHandlerStop
+    async with svc.db.transaction() as conn:
+        mine = await store.take(conn, prompt.id)
+    if not mine:
+        return  # answered or dropped by a concurrent update
+    if not await kind.handle(update, context, prompt):
+        async with svc.db.transaction() as conn:
+            await _on_drop(conn, svc, prompt)
+        await _tell_dropped(context, prompt, "other")
+        return
+    raise ApplicationHandlerStop
+
+
+async def command_hook(update: Update, context: Context) -> None:
+    """Any command drops the person's prompt (and /cancel answers here, for every feature)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or not message.text:
+        return
+    name = message.text.split()[0][1:].split("@")[0].lower()
+    if name == "cancel" and in_private(update):
+        await _cancel(update, context, user.id)
+        raise ApplicationHandlerStop
+    await drop(context, user.id, why="command")
+
+
+async def _cancel(update: Update, context: Context, user: int) -> None:
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        found = await store.drop(conn, user)
+        if found is not None:
+            await _on_drop(conn, svc, found)
+    abandoned = False
+    for abandon in _ABANDON:
+        abandoned = await abandon(svc, user) or abandoned
+    await reply(
+        update,
+        context,
+        "common/cancelled.j2",
+        kind=found.kind if found is not None else None,
+        nothing=found is None and not abandoned,
+    )
+
+
+def register_handlers(app: Application) -> None:
+    app.add_handler(MessageHandler(filters.COMMAND, command_hook), group=CAPTURE_GROUP)
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.StatusUpdate.ALL, capture
+        ),
+        group=CAPTURE_GROUP - 1,
+    )
+
+
+def in_private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
