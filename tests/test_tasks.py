@@ -744,6 +744,7 @@ async def test_a_prompt_that_could_not_be_delivered_leaves_no_flow(
         api.block_bot(WJW)  # blocked the bot after the invitation
         assert "私聊" in await Person(api, WJW).press(card, "不参加")
         assert await db_of(app).fetchall("SELECT id FROM task_flows") == []
+        assert await db_of(app).fetchall("SELECT id FROM prompts") == []  # nothing waits
 
 
 async def test_join_instead_only_for_a_task_the_summary_offers(
