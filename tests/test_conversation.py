@@ -330,7 +330,8 @@ FLOWS = [
         "tasks.cancel",
         _start_cancel,
         _answer_cancel,
-        "SELECT cancel_reason FROM tasks UNION ALL SELECT data FROM task_flows WHERE kind = 'cancel'",
+        "SELECT cancel_reason FROM tasks UNION ALL"
+        " SELECT data FROM task_flows WHERE kind = 'cancel'",
     ),
     Flow(
         "tasks.count",
