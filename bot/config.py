@@ -385,6 +385,9 @@ class Tunables:
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
         onboarding = data.get("onboarding", {})
+        for name in data.get("conversation", {}):
+            if name != "prompt_minutes":
+                raise ConfigError(f"[conversation] 没有配置项 {name} (unknown value)")
         imports = data.get("imports", {})
         values = {
             "invite_ttl_days": onboarding.get("invite_ttl_days", cls.invite_ttl_days),
