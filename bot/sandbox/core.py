@@ -50,6 +50,7 @@ def sandbox_settings(base: Settings, data_dir: Path, api: FakeBotApi) -> Setting
         file_url=api.base_file_url,
         db_path=data_dir / _DB_FILE,
         admins=frozenset({demo.ADMIN_ID}),
+        tunables=replace(base.tunables, county_name=base.tunables.county_name or demo.COUNTY),
     )
 
 
