@@ -50,12 +50,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.sandbox import serve
+    from bot.render import Renderer
+    from bot.sandbox import PortInUse, serve
 
+    texts = Renderer(html=False)
     try:
         asyncio.run(serve(settings, Path(args.data_dir), port=args.port, reset=args.reset))
+    except PortInUse as exc:
+        print(texts.text("sandbox/error.j2", key="port_in_use", port=exc.port), file=sys.stderr)
+        return 1
     except OSError as exc:
-        print(f"sandbox could not start: {exc}", file=sys.stderr)
+        message = exc.strerror or str(exc)
+        print(texts.text("sandbox/error.j2", key="start_failed", value=message), file=sys.stderr)
         return 1
     return 0
 

@@ -97,6 +97,8 @@ class Sandbox:
             bot_first_name=BOT_NAME,
             limits=Limits(enabled=False),  # the bot paces itself; no 429 pauses in a demo
         )
+        # messages are dated by the sandbox's clock, so the page shows the time the bot saw
+        self.api.world.clock = lambda: (datetime.now(UTC) + self.offset).timestamp()
         self.app: Application | None = None
         self.offset = timedelta(0)
         self.seeded_now = False  # this start seeded the demo data
