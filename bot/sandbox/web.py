@@ -179,7 +179,11 @@ class SandboxWeb:
             user, chat = self._member({"user": request.query["user"], "chat": chat.id})
             key = f"{user}:{chat.id}"
             mark = self.read_marks.get(key, 0)
-            unread = [r["id"] for r in shown if r["id"] > mark and r["sender_id"] != user]
+            unread = [
+                r["id"]
+                for r in shown
+                if r["id"] > mark and r["sender_id"] != user and not r["service"]
+            ]
             first_unread = unread[0] if unread else None
             if shown and shown[-1]["id"] > mark:
                 self.read_marks[key] = shown[-1]["id"]
