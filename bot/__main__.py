@@ -1,4 +1,4 @@
-"""Command line: `python -m bot sandbox | run | migrate | import | template`."""
+"""Command line: `python -m bot sandbox | run | migrate | import | template | doctor | backup`."""
 
 from __future__ import annotations
 
@@ -50,12 +50,18 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.sandbox import serve
+    from bot.render import Renderer
+    from bot.sandbox import PortInUse, serve
 
+    texts = Renderer(html=False)
     try:
         asyncio.run(serve(settings, Path(args.data_dir), port=args.port, reset=args.reset))
+    except PortInUse as exc:
+        print(texts.text("sandbox/error.j2", key="port_in_use", port=exc.port), file=sys.stderr)
+        return 1
     except OSError as exc:
-        print(f"sandbox could not start: {exc}", file=sys.stderr)
+        message = exc.strerror or str(exc)
+        print(texts.text("sandbox/error.j2", key="start_failed", value=message), file=sys.stderr)
         return 1
     return 0
 
@@ -175,6 +181,36 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if "✅" in text else 1
 
 
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    """One line per check; exit 1 when any check failed (warnings do not count)."""
+    from bot import ops
+    from bot.render import Renderer
+
+    checks = asyncio.run(
+        ops.doctor(settings, min_free_mb=args.min_free_mb, api_timeout=args.timeout)
+    )
+    renderer = Renderer(html=False)
+    for check in checks:
+        print(renderer.text("ops/doctor_line.j2", c=check))
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    print(renderer.text("ops/doctor_summary.j2", failed=failed, warned=warned))
+    return 1 if failed else 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import ops
+    from bot.render import Renderer
+
+    try:
+        result = ops.backup(settings.db_path, Path(args.dir), settings.tz)
+    except ops.BackupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(Renderer(html=False).text("ops/backup.j2", r=result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -212,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     ver = sub.add_parser("verify-draw", help="re-run a task's recorded draw; exit 0 if identical")
     ver.add_argument("task", type=int, help="task number")
     ver.set_defaults(func=cmd_verify_draw)
+    doc = sub.add_parser(
+        "doctor",
+        help="check token, Bot API (getMe), database, fonts, working-day calendar, disk space",
+    )
+    doc.add_argument(
+        "--min-free-mb", type=int, default=200, help="fail below this much free disk space"
+    )
+    doc.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for getMe")
+    doc.set_defaults(func=cmd_doctor)
+    bak = sub.add_parser(
+        "backup", help="copy the database into DIR with SQLite's online backup (bot may run)"
+    )
+    bak.add_argument("dir", help="folder for bot-YYYYMMDD-HHMMSS.sqlite3")
+    bak.set_defaults(func=cmd_backup)
     return parser
 
 

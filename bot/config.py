@@ -372,6 +372,7 @@ class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
 
     invite_ttl_days: int = 7
+    county_name: str = ""  # [county] name, e.g. "清河县": titles of the county-wide figures
     max_import_mb: int = 20
     error_rows_shown: int = 10
     # A typed-input prompt not answered within this many minutes is dropped (bot.conversation).
@@ -402,8 +403,12 @@ class Tunables:
                 raise ConfigError(
                     f"配置项 {name} 必须是正整数 (config value {name} must be a positive integer)"
                 )
+        county_name = data.get("county", {}).get("name", "")
+        if not isinstance(county_name, str) or len(county_name.strip()) > 30:
+            raise ConfigError('配置项 county.name 必须是县名（不超过 30 个字，如 "清河县"）')
         return cls(
             **values,
+            county_name=county_name.strip(),
             outbox=OutboxTunables.from_toml(data),
             invitations=InvitationTunables.from_toml(data),
             reminders=ReminderTunables.from_toml(data),

@@ -272,3 +272,130 @@ def test_a_sandbox_without_start_has_no_database(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path)
     with pytest.raises(AssertionError):
         _ = sandbox.db
+
+
+INSPECTOR = 3001  # 赵磊, not in the coordination group
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_page_refuses_a_persona_outside_the_group(tmp_path: Path) -> None:
+    """The emulator would add a sender to the group; the page must not let it happen: an
+    inspector who is not a member can neither post, press nor upload there."""
+    async with running_sandbox(tmp_path) as (sandbox, web), aiohttp.ClientSession() as session:
+        c = Client(session, web)
+        group = sandbox.api.world.chats[GROUP]
+        before = len(group.messages)
+        refused = await c.post(
+            "/api/send", {"user": INSPECTOR, "chat": GROUP, "text": "大家好"}, status=400
+        )
+        assert refused["error"] == f"赵磊不在群“{demo.GROUP_TITLE}”里，不能在群里发言或点按钮"
+        await c.post(
+            "/api/press",
+            {"user": INSPECTOR, "chat": GROUP, "message": 1, "data": "x"},
+            status=400,
+        )
+        form = aiohttp.FormData()
+        form.add_field("user", str(INSPECTOR))
+        form.add_field("chat", str(GROUP))
+        form.add_field("file", b"a,b\n", filename="x.csv")
+        async with session.post(
+            f"{c.base}/api/upload", data=form, headers={"X-Sandbox": "1"}
+        ) as response:
+            assert response.status == 400
+        assert len(group.messages) == before and INSPECTOR not in group.members
+        async with session.get(f"{c.base}/api/messages?chat={GROUP}&user={INSPECTOR}") as r:
+            assert r.status == 400  # nor read it
+        # a member still can
+        await c.post("/api/send", {"user": LEAD, "chat": GROUP, "text": "大家好"})
+        assert len(group.messages) == before + 1
+
+
+async def test_page_errors_are_chinese(tmp_path: Path) -> None:
+    async with running_sandbox(tmp_path) as (_sandbox, web), aiohttp.ClientSession() as session:
+        c = Client(session, web)
+        back = await c.post("/api/clock", {"action": "to", "to": "2026-11-01"}, status=400)
+        assert back["error"] == "沙盒时钟只能向前拨，不能回到过去（现在是 2026-11-30 10:00）"
+        bad = await c.post("/api/clock", {"action": "to", "to": "明天"}, status=400)
+        assert bad["error"] == "日期格式应为 2026-12-01 或 2026-12-01T09:00"
+        empty = await c.post("/api/send", {"user": LEAD, "chat": LEAD, "text": " "}, status=400)
+        assert empty["error"] == "消息不能为空"
+        other = await c.post("/api/send", {"user": LEAD, "chat": SCJG, "text": "x"}, status=400)
+        assert other["error"] == "这是别人与机器人的私聊，不能以当前身份发言"
+        nobody = await c.post("/api/send", {"user": 9, "chat": 9, "text": "x"}, status=400)
+        assert nobody["error"] == "没有这个身份（9）"
+        async with session.post(c.base + "/api/send", data={"user": "2001"}) as r:
+            assert (await r.json())["error"] == "请求须为 JSON 或带 X-Sandbox 头"
+
+
+async def test_photos_times_and_unread_markers(tmp_path: Path) -> None:
+    """/stats answers with text and a chart: the page gets the photo (and can load it as an
+    image), each message has its time on the sandbox clock, and the administrator's unread
+    count goes up until the page shows them that chat."""
+    async with running_sandbox(tmp_path) as (_sandbox, web), aiohttp.ClientSession() as session:
+        c = Client(session, web)
+        await c.get(f"/api/messages?chat={ADMIN}&user={ADMIN}")  # read what seeding left
+        assert (await c.get("/api/state"))["unread"][str(ADMIN)]["private"] == 0
+        await c.post("/api/clock", {"action": "to", "to": "2026-12-02T15:20"})
+        await c.post("/api/send", {"user": ADMIN, "chat": ADMIN, "text": "/stats"})
+        chart = await until(lambda: _last_bot(c, ADMIN, lambda m: m["photo"] is not None))
+        async with session.get(c.base + chart["photo"]["url"]) as response:
+            assert response.status == 200 and response.content_type == "image/png"
+            assert (await response.read()).startswith(b"\x89PNG")
+        assert "按完成值排序" in chart["text"]  # the caption
+        assert chart["time"] == "12-02 15:20"  # the sandbox clock, not the real one
+        mine = [m for m in await c.messages(ADMIN) if not m["from_bot"]][-1]
+        assert mine["text"] == "/stats" and mine["time"] == "12-02 15:20"
+
+        unread = (await c.get("/api/state"))["unread"]
+        assert unread[str(ADMIN)]["private"] == 2  # the figures and the chart, not "/stats"
+        assert unread[str(INSPECTOR)]["group"] == 0  # not a member: no group count
+        opened = await c.get(f"/api/messages?chat={ADMIN}&user={ADMIN}")
+        answers = [m["id"] for m in opened["messages"] if m["from_bot"]][-2:]
+        assert opened["first_unread"] == answers[0]
+        assert opened["unread"][str(ADMIN)]["private"] == 0
+        again = await c.get(f"/api/messages?chat={ADMIN}&user={ADMIN}")
+        assert again["first_unread"] is None
+
+        # the group: someone else's message is unread for the other members
+        await c.get(f"/api/messages?chat={GROUP}&user={SCJG}")  # 张伟 reads the group
+        await c.post("/api/send", {"user": LEAD, "chat": GROUP, "text": "请大家关注本周检查"})
+        state = await c.get("/api/state")
+        assert state["unread"][str(SCJG)]["group"] == 1  # 李秀英's message
+        await c.get(f"/api/messages?chat={GROUP}&user={LEAD}")
+        assert (await c.get("/api/state"))["unread"][str(LEAD)]["group"] == 0
+
+
+async def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+    import sys
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "sandbox",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "box"),
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        holder.close()
+    assert process.returncode == 1 and out == b""
+    lines = err.decode().splitlines()
+    assert lines == [
+        f"端口 {port} 已被占用，沙盒无法启动；请关闭占用它的程序，或换一个端口：--port {port + 1}"
+        f"（port {port} is already in use: stop what holds it or pass --port {port + 1}）"
+    ]
+    assert "Errno" not in err.decode()
+    assert not (tmp_path / "box").exists()  # nothing started, nothing written

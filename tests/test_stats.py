@@ -148,16 +148,66 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+DEPARTMENTS_30 = [f"县第{i + 1}管理局" for i in range(27)] + [
+    "县城市管理综合行政执法局",
+    "县人力资源和社会保障局",
+    "县住房和城乡建设局",
+]
+
+
 def test_chart_png_and_cjk_font() -> None:
     data = charts.render_png(
         "一业一查指标",
         ["县民政局", "县卫健委"],
-        [charts.Series("联合抽查占比", 0.6, [0.5, None])] * 3,
-        target_word="目标",
+        [charts.Series("联合抽查占比", 0.6, [0.5, None], 0.5)] * 3,
+        words=charts.Words("目标", "清河县", "暂无数据"),
     )
-    assert png_size(data) == (1000, 800)
+    assert data.startswith(b"\x89PNG")
     if Path("/usr/share/fonts/opentype/noto").is_dir():
         assert charts.cjk_font() is not None and "CJK" in (charts.cjk_font() or "")
+
+
+def test_chart_rows_sorted_and_sized_for_thirty_departments() -> None:
+    """Highest value on top, ties by name, — last; the picture grows with the departments
+    (one row each) and stays within what Telegram shows without shrinking it (1380 px wide)."""
+    rows = charts.sorted_rows(["B局", "A局", "C局", "D局"], [0.5, 0.5, None, 0.9])
+    assert rows == [("D局", 0.9), ("A局", 0.5), ("B局", 0.5), ("C局", None)]
+    series = [
+        charts.Series("比例", 0.6, [(i % 11) / 10 for i in range(30)], 0.55) for _ in range(3)
+    ]
+    words = charts.Words("目标", "清河县", "暂无数据")
+    width30, height30 = png_size(charts.render_png("指标", DEPARTMENTS_30, series, words=words))
+    few = [charts.Series("比例", 0.6, s.values[:8], 0.55) for s in series]
+    width8, height8 = png_size(charts.render_png("指标", DEPARTMENTS_30[:8], few, words=words))
+    assert width30 == width8 == 1380
+    assert height8 < height30 <= 1100  # 0.27 inch per row: 31 rows, title, axis
+    # each of the 22 more departments adds one row of 0.27 inch (27 px), nothing else changes
+    assert abs((height30 - height8) - 22 * charts.ROW_IN * charts.DPI) <= 1
+
+
+def test_chart_folds_departments_without_data() -> None:
+    """A department with no value in any panel gets no bar, only a name in the footnote line:
+    the chart is the same height as one without it, plus that line."""
+    words = charts.Words("目标", None, "暂无数据")
+    with_idle = charts.render_png(
+        "指标",
+        ["甲局", "乙局", "丙局"],
+        [charts.Series("比例", 0.6, [0.7, 0.2, None])] * 3,
+        words=words,
+    )
+    without = charts.render_png(
+        "指标", ["甲局", "乙局"], [charts.Series("比例", 0.6, [0.7, 0.2])] * 3, words=words
+    )
+    assert png_size(with_idle)[1] - png_size(without)[1] == 40  # the footnote, not a row
+
+
+def test_idle_departments() -> None:
+    f = facts()
+    rules = kpi.KpiRules()
+    assert kpi.compute(f, rules, "XFJ").idle  # nothing at all
+    assert not kpi.compute(f, rules, "WJW").idle  # only joins, but has entries to make
+    assert not kpi.compute(f, rules, "MZJ").idle
+    assert kpi.compute(f, rules, "SCJG").idle  # a cancelled and an inviting task only
 
 
 def test_report_draft_docx_numbers() -> None:
@@ -180,7 +230,14 @@ def test_report_draft_docx_numbers() -> None:
     assert cells["信用风险分类应用率"][:2] == ["50.0%", "1/2"]
     assert cells["未发现问题"] == ["2"] and cells["待后续处理"] == ["1"]
     assert "发现问题 1 条" in text
-    assert _plain.text("stats/county_name.j2") == "全县"
+    assert _plain.text("stats/county_name.j2", name="") == "全县"
+    assert _plain.text("stats/county_name.j2", name="清河县") == "清河县"
+    county = draft_lines(f, kpi.KpiRules(), kpi.compute(f, kpi.KpiRules()), {}, "清河县")
+    assert county[0] == "# 清河县2026年第四季度“一业一查”联合抽查工作进展报告"
+    # no "0/0": a ratio without a denominator is "—" in its fraction column
+    xfj = draft_lines(f, kpi.KpiRules(), kpi.compute(f, kpi.KpiRules(), "XFJ"), {}, "清河县")
+    assert not any("0/0" in line for line in xfj)
+    assert "| 联合抽查占比 | — | — | ≥60.0% | — |" in xfj
 
 
 async def test_stats_and_draft_end_to_end(tmp_path: Path) -> None:
@@ -190,17 +247,37 @@ async def test_stats_and_draft_end_to_end(tmp_path: Path) -> None:
     try:
         open_chat(api, ADMIN_ID, "县局管理员")
         open_chat(api, 3001, "民政联络员")
-        async with running_bot(settings_for(api, tmp_path / "s.sqlite3")) as app:
+        settings = settings_for(api, tmp_path / "s.sqlite3")
+        settings = replace(settings, tunables=replace(settings.tunables, county_name="清河县"))
+        async with running_bot(settings) as app:
             db = db_of(app)
             await add_department(db, "MZJ", "县民政局")
             await add_department(db, "WJW", "县卫健委")
+            await add_department(db, "XFJ", "县消防救援大队")
             await add_person(db, 3001, "民政联络员", liaison_of="MZJ")
             before = len(api.chat_messages(ADMIN_ID))
             api.send_text(ADMIN_ID, "/stats")
             sent = (await api.wait_for_messages(ADMIN_ID, before + 2))[before:]
-            assert "全县" in sent[0].text and "县卫健委" in sent[0].text and "—" in sent[0].text
+            text = sent[0].text
+            assert "清河县" in text and "全县" not in text and "—" in text
+            # nothing to show: the three departments folded into one line, no "0/0" anywhere
+            assert "本期无检查活动（3 个部门）：县民政局、县卫健委、县消防救援大队。" in text
+            assert "0/0" not in text and "· 季度报告报送：—" in text
+            # the states in Chinese, never the database's words
+            assert "状态为已确认、已抽取、检查中、待公示、已完成的任务" in text
+            for word in ("confirmed", "drawn", "inspecting", "publishing", "done"):
+                assert word not in text
             assert sent[1].kind == "photo" and sent[1].photo is not None
-            assert png_size(sent[1].photo) == (1000, 800)
+            assert png_size(sent[1].photo)[0] == 1380
+            assert "按完成值排序" in sent[1].text
+
+            before = len(api.chat_messages(ADMIN_ID))
+            api.send_text(ADMIN_ID, "/reportdraft")
+            sent = (await api.wait_for_messages(ADMIN_ID, before + 1))[before:]
+            assert sent[0].document is not None
+            doc = Document(io.BytesIO(sent[0].document.content))
+            assert doc.paragraphs[0].text.startswith("清河县2026年第四季度")
+            assert "/report" not in sent[0].text and "清河县" in sent[0].text
 
             before = len(api.chat_messages(3001))
             api.send_text(3001, "/stats year")
@@ -215,6 +292,7 @@ async def test_stats_and_draft_end_to_end(tmp_path: Path) -> None:
             assert sent[0].document.file_name.endswith("县民政局.docx")
             doc = Document(io.BytesIO(sent[0].document.content))
             assert any("下一步打算" in p.text for p in doc.paragraphs)
+            assert "通过 /report 报送" in sent[0].text  # liaisons submit with /report
     finally:
         clock.reset()
         await api.stop()
@@ -227,7 +305,10 @@ def test_chart_drops_glyphs_no_font_has() -> None:
 
     series = [charts.Series("联合抽查占比", 0.6, [0.5, None])]
     png = charts.render_png(
-        "清河县 😀", ["县文化和旅游局 😀", "县民政局"], series, target_word="目标"
+        "清河县 😀",
+        ["县文化和旅游局 😀", "县民政局"],
+        series,
+        words=charts.Words("目标 😀", "清河县", "暂无数据"),
     )
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     if charts.cjk_font():

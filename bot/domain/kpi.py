@@ -244,6 +244,22 @@ class Kpis:
     def targets(self) -> tuple[Ratio, Ratio, Ratio]:
         return (self.joint, self.joint_enterprises, self.risk)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to show but the quarterly reports: no task led or joined, no result entry
+        expected, no follow-up, no training, nothing overdue. /stats folds such departments
+        into one line."""
+        return (
+            self.tasks == 0
+            and self.tasks_joined == 0
+            and self.overdue == 0
+            and self.trainings_held == 0
+            and all(
+                r.denominator == 0
+                for r in (*self.targets, self.completion, self.followup, self.training)
+            )
+        )
+
 
 def counted(facts: Facts, rules: KpiRules) -> list[TaskFact]:
     """The inspections of the period: counted state, window starting in the period."""

@@ -38,7 +38,6 @@ from .world import (
     StoredMessage,
     World,
     image_size,
-    now_ts,
 )
 
 log = logging.getLogger(__name__)
@@ -258,7 +257,7 @@ class BotApiMethods:
         sent.reply_markup = markup
         sent.edited = True
         sent.edit_count += 1
-        sent.edit_date = now_ts()
+        sent.edit_date = self.world.now_ts()
         return self.world.bot_message_json(chat, sent)
 
     @staticmethod
@@ -403,7 +402,7 @@ class BotApiMethods:
             parse_mode=p.get_str("parse_mode"),
             entities=formatted.entities,
             reply_markup=markup,
-            date=now_ts(),
+            date=self.world.now_ts(),
             reply_to_message_id=reply_to,
         )
         return self.store_bot_message(chat, sent)
@@ -456,7 +455,7 @@ class BotApiMethods:
             parse_mode=p.get_str("parse_mode"),
             entities=caption.entities,
             reply_markup=markup,
-            date=now_ts(),
+            date=self.world.now_ts(),
             kind=kind,
             reply_to_message_id=reply_to,
         )

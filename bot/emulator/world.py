@@ -13,6 +13,7 @@ import mimetypes
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +172,9 @@ class World:
         self.bot_id = bot_id
         self.bot_username = bot_username
         self.privacy_mode = privacy_mode
+        # Message dates (Unix seconds). The sandbox points it at its movable clock so that a
+        # message's time is the time the bot saw; everywhere else it is the real time.
+        self.clock: Callable[[], float] = time.time
         self.bot_user: dict[str, Any] = {
             "id": bot_id,
             "is_bot": True,
@@ -190,6 +194,9 @@ class World:
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._updates_changed = asyncio.Event()
+
+    def now_ts(self) -> int:
+        return int(self.clock())
 
     # -- update queue ----------------------------------------------------------------------
     def push_update(self, kind: str, payload: dict[str, Any]) -> PendingUpdate:
@@ -377,7 +384,7 @@ class World:
             "message_id": message_id,
             "from": dict(user),
             "chat": self.chat_json(chat),
-            "date": now_ts(),
+            "date": self.now_ts(),
             **content,
         }
         if reply_to is not None:
@@ -462,7 +469,7 @@ class World:
         msg: dict[str, Any] = {"message_id": message_id}
         if user is not None:
             msg["from"] = dict(user)
-        msg.update(chat=self.chat_json(chat), date=now_ts(), **content)
+        msg.update(chat=self.chat_json(chat), date=self.now_ts(), **content)
         chat.messages[message_id] = StoredMessage(message_id, from_bot=False, json=msg)
         self.push_update("message", msg)
         return msg
@@ -473,7 +480,7 @@ class World:
             {
                 "chat": self.chat_json(chat),
                 "from": dict(by_user),
-                "date": now_ts(),
+                "date": self.now_ts(),
                 "old_chat_member": self.member_json(dict(self.bot_user), old),
                 "new_chat_member": self.member_json(dict(self.bot_user), new),
             },

@@ -79,21 +79,35 @@ async def plan_for(
     return view if view is not None and view.statuses else None
 
 
+def county_name(svc: Services) -> str:
+    """The county's name from settings ([county] name, e.g. 清河县), else "全县"."""
+    return _plain.text("stats/county_name.j2", name=svc.settings.tunables.county_name)
+
+
 def chart_png(
-    renderer: Renderer, facts: kpi.Facts, rules: kpi.KpiRules, scope: Scope, title: str
+    renderer: Renderer,
+    facts: kpi.Facts,
+    rules: kpi.KpiRules,
+    scope: Scope,
+    title: str,
+    county: str,
 ) -> bytes:
     labels = renderer.lines("stats/chart_labels.j2")
     names = [facts.departments.get(k.scope or "", k.scope or "") for k in scope.departments]
     targets = (rules.target_joint, rules.target_joint_enterprises, rules.target_risk)
     series = [
-        charts.Series(labels[i], targets[i], [k.targets[i].value for k in scope.departments])
+        charts.Series(
+            labels[i],
+            targets[i],
+            [k.targets[i].value for k in scope.departments],
+            None if scope.county is None else scope.county.targets[i].value,
+        )
         for i in range(3)
     ]
-    if scope.county is not None:
-        names.append(labels[4])
-        for i, s in enumerate(series):
-            series[i] = charts.Series(s.label, s.target, [*s.values, scope.county.targets[i].value])
-    return charts.render_png(title, names, series, target_word=labels[3])
+    words = charts.Words(
+        target=labels[3], county=county if scope.county is not None else None, no_data=labels[4]
+    )
+    return charts.render_png(title, names, series, words=words)
 
 
 @command("stats")
@@ -121,13 +135,16 @@ async def stats_command(update: Update, context: Context, identity: Identity) ->
         county=scope.county,
         departments=scope.departments,
         names=facts.departments,
+        county_name=county_name(svc),
         rules=rules,
         percent=kpi.percent,
         plan=await plan_for(svc, identity, period),
     )
     title = svc.renderer.text("stats/chart_title.j2", period=period)
     try:
-        png = await asyncio.to_thread(chart_png, svc.renderer, facts, rules, scope, title)
+        png = await asyncio.to_thread(
+            chart_png, svc.renderer, facts, rules, scope, title, county_name(svc)
+        )
     except Exception:  # the numbers already went out; a chart failure must not hide them
         log.exception("stats chart failed")
         return
@@ -176,14 +193,19 @@ async def reportdraft_command(update: Update, context: Context, identity: Identi
     for k in wanted:
         if k is None:
             continue
-        lines = draft_lines(facts, rules, k, labels, _plain.text("stats/county_name.j2"))
+        lines = draft_lines(facts, rules, k, labels, county_name(svc))
         data = await asyncio.to_thread(build_docx, lines)
         name = facts.departments.get(k.scope or "", "") if k.scope else ""
         await context.bot.send_document(
             chat.id,
             document=data,
             filename=_plain.text("stats/report_draft_name.j2", period=period, name=name),
-            caption=svc.renderer.text("stats/report_draft_caption.j2", period=period),
+            caption=svc.renderer.text(
+                "stats/report_draft_caption.j2",
+                period=period,
+                county=k.scope is None,
+                name=county_name(svc) if k.scope is None else name,
+            ),
         )
 
 

@@ -8,10 +8,36 @@ movable clock; `web.SandboxWeb` serves the chat page (static/) and its JSON endp
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import socket
+import sys
 from pathlib import Path
 
 from bot.config import Settings
+
+
+class PortInUse(OSError):
+    """The page's port is taken (another sandbox, another program)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} is already in use")
+        self.port = port
+
+
+def probe_port(port: int, host: str = "127.0.0.1") -> None:
+    """Raise PortInUse when `port` on `host` cannot be bound (0: any free port, never taken)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if sys.platform != "win32":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None
+            raise
 
 
 async def serve(
@@ -26,6 +52,7 @@ async def serve(
     from bot.sandbox.core import Sandbox
     from bot.sandbox.web import SandboxWeb
 
+    probe_port(port)  # before anything starts: a port in use changes nothing on disk
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -38,8 +65,10 @@ async def serve(
     page = SandboxWeb(sandbox, port=port)
     try:
         await page.start()
-    except OSError:
+    except OSError as exc:
         await sandbox.stop()
+        if exc.errno == errno.EADDRINUSE:  # taken between the probe and now
+            raise PortInUse(port) from None
         raise
     seeded = "demo data seeded" if sandbox.seeded_now else "demo data kept (--reset starts over)"
     print(f"sandbox ready: open {page.url} in a browser ({seeded}, data in {data_dir})", flush=True)

@@ -50,6 +50,7 @@ def sandbox_settings(base: Settings, data_dir: Path, api: FakeBotApi) -> Setting
         file_url=api.base_file_url,
         db_path=data_dir / _DB_FILE,
         admins=frozenset({demo.ADMIN_ID}),
+        tunables=replace(base.tunables, county_name=base.tunables.county_name or demo.COUNTY),
     )
 
 
@@ -96,6 +97,8 @@ class Sandbox:
             bot_first_name=BOT_NAME,
             limits=Limits(enabled=False),  # the bot paces itself; no 429 pauses in a demo
         )
+        # messages are dated by the sandbox's clock, so the page shows the time the bot saw
+        self.api.world.clock = lambda: (datetime.now(UTC) + self.offset).timestamp()
         self.app: Application | None = None
         self.offset = timedelta(0)
         self.seeded_now = False  # this start seeded the demo data

@@ -3,11 +3,12 @@
 | endpoint | what |
 |---|---|
 | `GET /` , `GET /static/<file>` | the chat client (bot/sandbox/static, no build step) |
-| `GET /api/state` | personas, the coordination group, the bot, the clock |
-| `GET /api/messages?chat=<id>` | a chat's messages, bot's and users', edits applied |
+| `GET /api/state` | personas, the coordination group, the bot, the clock, unread counts |
+| `GET /api/messages?chat=<id>[&user=<id>]` | messages, times; `user`: first unread, now read |
+| `GET /api/photo/<file_id>` | a photo from a chat (the /stats chart, a /qr code), shown inline |
 | `GET /api/wait?since=<version>` | long poll: returns when anything changed (or after 25 s) |
 | `GET /api/commands?user=<id>&chat=<id>` | the command menu the bot set for that chat |
-| `POST /api/send` | `{user, chat, text}`: the persona types a message |
+| `POST /api/send` | `{user, chat, text}`: the persona types (in a group: members only) |
 | `POST /api/press` | `{user, chat, message, data}`: presses an inline button; the bot's answer |
 | `POST /api/upload` | multipart `user`, `chat`, `caption`, `file`: sends a document |
 | `GET /api/file/<file_id>` | downloads a file from a chat |
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from aiohttp import web
 
 from bot.emulator import SentMessage
 from bot.emulator.world import ChatRecord, StoredMessage
+from bot.render import Renderer
 from bot.sandbox import demo
 from bot.sandbox.core import Sandbox
 
@@ -39,7 +42,10 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+_MEMBER = ("creator", "administrator", "member", "restricted")
+_texts = Renderer(html=False)
 MAX_UPLOAD = 20 * 1024 * 1024
+_READ_FILE = "read.json"  # the unread markers: last message id each persona saw in each chat
 WAIT_SECONDS = 25.0
 
 
@@ -53,6 +59,7 @@ class SandboxWeb:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self.read_marks: dict[str, int] = self._load_marks()  # "user:chat" -> last id read
 
     # -- lifecycle ---------------------------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -68,6 +75,7 @@ class SandboxWeb:
         r.add_post("/api/press", self.press)
         r.add_post("/api/upload", self.upload)
         r.add_get("/api/file/{file_id}", self.download)
+        r.add_get("/api/photo/{file_id}", self.photo)
         r.add_get("/api/clock", self.clock)
         r.add_post("/api/clock", self.move_clock)
         return app
@@ -99,11 +107,11 @@ class SandboxWeb:
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
         host = (request.host or "").rsplit(":", 1)[0] if request.host else ""
         if host not in _LOOPBACK:
-            return _error(403, "the sandbox only answers on 127.0.0.1")
+            return _error(403, _message("loopback"))
         if request.method == "POST" and not (
             request.content_type == "application/json" or "X-Sandbox" in request.headers
         ):
-            return _error(403, "send JSON or the X-Sandbox header")
+            return _error(403, _message("header"))
         try:
             result: web.StreamResponse = await handler(request)
             return result
@@ -133,6 +141,7 @@ class SandboxWeb:
                 },
                 "clock": self.sandbox.clock_state(),
                 "version": self.version(),
+                "unread": self.unread(),
             }
         )
 
@@ -153,22 +162,71 @@ class SandboxWeb:
             )
         except TimeoutError:
             pass
-        return _json({"version": self.version(), "clock": self.sandbox.clock_state()})
+        return _json(
+            {
+                "version": self.version(),
+                "clock": self.sandbox.clock_state(),
+                "unread": self.unread(),
+            }
+        )
 
     async def messages(self, request: web.Request) -> web.Response:
         chat = self._chat(_int(request.query.get("chat")))
         rows = [self._message_json(chat, stored) for _, stored in sorted(chat.messages.items())]
+        shown = [row for row in rows if row is not None]
+        first_unread = None
+        if "user" in request.query:  # the persona opened this chat: it is read now
+            user, chat = self._member({"user": request.query["user"], "chat": chat.id})
+            key = f"{user}:{chat.id}"
+            mark = self.read_marks.get(key, 0)
+            unread = [
+                r["id"]
+                for r in shown
+                if r["id"] > mark and r["sender_id"] != user and not r["service"]
+            ]
+            first_unread = unread[0] if unread else None
+            if shown and shown[-1]["id"] > mark:
+                self.read_marks[key] = shown[-1]["id"]
+                self._saved_soon()
         return _json(
             {
                 "chat": {"id": chat.id, "type": chat.type, "title": chat.title},
-                "messages": [row for row in rows if row is not None],
+                "messages": shown,
+                "first_unread": first_unread,
+                "unread": self.unread(),
                 "version": self.version(),
             }
         )
 
+    def unread(self) -> dict[str, dict[str, int]]:
+        """Per persona: messages not yet seen in their private chat and in the group (the
+        bot's and other people's, after the last one shown to that persona in that chat)."""
+        world = self.sandbox.api.world
+        counts: dict[str, dict[str, int]] = {}
+        for persona in demo.PERSONAS:
+            uid = persona.user_id
+            mine: dict[str, int] = {"private": 0, "group": 0}
+            for key, chat_id in (("private", uid), ("group", demo.GROUP_ID)):
+                chat = world.chats.get(chat_id)
+                if chat is None or (key == "group" and chat.members.get(uid) not in _MEMBER):
+                    continue
+                mark = self.read_marks.get(f"{uid}:{chat_id}", 0)
+                mine[key] = sum(
+                    1
+                    for message_id, stored in chat.messages.items()
+                    if message_id > mark and _sender(stored) != uid and _visible(stored)
+                )
+            counts[str(uid)] = mine
+        return counts
+
+    def _time(self, timestamp: int) -> str:
+        """A message's time on the sandbox clock (the emulator dates messages by it)."""
+        moment = datetime.fromtimestamp(timestamp, self.sandbox.base_settings.tz)
+        return moment.strftime("%m-%d %H:%M")
+
     def _message_json(self, chat: ChatRecord, stored: StoredMessage) -> dict[str, Any] | None:
         if stored.sent is not None:
-            return _bot_message(stored.sent)
+            return {**_bot_message(stored.sent), "time": self._time(stored.sent.date)}
         msg = stored.json
         if msg is None:
             return None
@@ -187,8 +245,17 @@ class SandboxWeb:
             "document": None,
             "edited": False,
             "date": msg.get("date", 0),
+            "time": self._time(msg.get("date", 0)),
             "service": _service_text(msg, self.sandbox.api.world.bot_user),
+            "photo": None,
         }
+        if photos := msg.get("photo"):
+            biggest = photos[-1]
+            out["photo"] = {
+                "url": "/api/photo/" + quote(biggest["file_id"]),
+                "width": biggest.get("width", 0),
+                "height": biggest.get("height", 0),
+            }
         if doc := msg.get("document"):
             out["document"] = {
                 "file_id": doc["file_id"],
@@ -224,9 +291,9 @@ class SandboxWeb:
         user, chat = self._member(body)
         text = str(body.get("text", ""))
         if not text.strip():
-            raise _BadInput("empty message")
+            raise _BadInput("empty")
         if len(text) > 4096:
-            raise _BadInput("a message is at most 4096 characters")
+            raise _BadInput("too_long")
         msg = self.sandbox.api.send_text(user, text, chat_id=chat.id)
         self._saved_soon()
         return _json({"message_id": msg["message_id"]})
@@ -240,7 +307,7 @@ class SandboxWeb:
         try:
             query_id = api.press_button(user, chat.id, message_id, data)
         except AssertionError:
-            raise _BadInput("this button is gone (the message changed)") from None
+            raise _BadInput("button_gone") from None
         answer: dict[str, Any] | None = None
 
         def answered() -> bool:
@@ -264,7 +331,7 @@ class SandboxWeb:
         form = await request.post()
         upload = form.get("file")
         if not isinstance(upload, web.FileField):
-            raise _BadInput("no file")
+            raise _BadInput("no_file")
         user, chat = self._member({"user": form.get("user"), "chat": form.get("chat")})
         caption = str(form.get("caption") or "") or None
         content = upload.file.read()
@@ -293,6 +360,20 @@ class SandboxWeb:
             },
         )
 
+    async def photo(self, request: web.Request) -> web.StreamResponse:
+        """A photo for an <img>: PNG or JPEG by its first bytes, nothing else."""
+        stored = self.sandbox.api.world.files.get(request.match_info["file_id"])
+        if stored is None:
+            raise web.HTTPNotFound()
+        kind = _image_type(stored.content)
+        if kind is None:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=stored.content,
+            content_type=kind,
+            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
     async def clock(self, request: web.Request) -> web.Response:
         return _json(self.sandbox.clock_state())
 
@@ -310,31 +391,48 @@ class SandboxWeb:
             try:
                 local = datetime.fromisoformat(str(body.get("to", "")))
             except ValueError:
-                raise _BadInput("use a date like 2026-12-01 or 2026-12-01T09:00") from None
+                raise _BadInput("date_format") from None
             if local.tzinfo is None:
                 local = local.replace(tzinfo=self.sandbox.base_settings.tz)
             if local <= self.sandbox.now():
-                raise _BadInput("the sandbox clock only moves forward")
+                raise _BadInput("forward", now=self.sandbox.clock_state()["display"])
             await self.sandbox.advance_to(local)
         else:
-            raise _BadInput("action is one of hour, day, next, to")
+            raise _BadInput("action")
         return _json({**self.sandbox.clock_state(), "found": found})
 
     # -- helpers -----------------------------------------------------------------------------
     def _chat(self, chat_id: int) -> ChatRecord:
         chat = self.sandbox.api.world.chats.get(chat_id)
         if chat is None:
-            raise _BadInput(f"no chat {chat_id}")
+            raise _BadInput("no_chat", value=chat_id)
         return chat
 
     def _member(self, body: dict[str, Any]) -> tuple[int, ChatRecord]:
         user = _int(body.get("user"))
         if user not in {p.user_id for p in demo.PERSONAS}:
-            raise _BadInput(f"no persona {user}")
+            raise _BadInput("no_persona", value=user)
         chat = self._chat(_int(body.get("chat")))
         if chat.is_private and chat.id != user:
-            raise _BadInput("that is someone else's private chat")
+            raise _BadInput("private")
+        if not chat.is_private and chat.members.get(user) not in _MEMBER:
+            name = next(p.name for p in demo.PERSONAS if p.user_id == user)
+            raise _BadInput("not_member", name=name, title=chat.title or "")
         return user, chat
+
+    def _load_marks(self) -> dict[str, int]:
+        path = self.sandbox.data_dir / _READ_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {str(k): int(v) for k, v in data.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def _save_marks(self) -> None:
+        path = self.sandbox.data_dir / _READ_FILE
+        temp = path.with_name(path.name + ".tmp")
+        temp.write_text(json.dumps(self.read_marks), encoding="utf-8")
+        temp.replace(path)
 
     def _saved_soon(self) -> None:
         """Persist the chats shortly after a change (the bot's answer included)."""
@@ -343,6 +441,7 @@ class SandboxWeb:
             await asyncio.sleep(2.0)
             try:
                 self.sandbox.save()
+                self._save_marks()
             except OSError:
                 log.warning("sandbox: could not save the chats", exc_info=True)
 
@@ -352,7 +451,37 @@ class SandboxWeb:
 
 
 class _BadInput(Exception):
-    pass
+    """A request the page should not have made; the message, in Chinese, is for a toast."""
+
+    def __init__(self, key: str, **facts: Any) -> None:
+        super().__init__(_message(key, **facts))
+
+
+def _message(key: str, **facts: Any) -> str:
+    return _texts.text("sandbox/error.j2", key=key, **facts)
+
+
+def _sender(stored: StoredMessage) -> int | None:
+    if stored.sent is not None:
+        return None  # the bot
+    sender = (stored.json or {}).get("from") or {}
+    return sender.get("id")
+
+
+def _visible(stored: StoredMessage) -> bool:
+    """A message the page shows as a message (not a join or leave notice)."""
+    if stored.sent is not None:
+        return True
+    msg = stored.json or {}
+    return not any(k in msg for k in ("new_chat_members", "left_chat_member", "migrate_to_chat_id"))
+
+
+def _image_type(content: bytes) -> str | None:
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return None
 
 
 def _bot_message(sent: SentMessage) -> dict[str, Any]:
@@ -383,6 +512,9 @@ def _bot_message(sent: SentMessage) -> dict[str, Any]:
         "edit_count": sent.edit_count,
         "date": sent.edit_date or sent.date,
         "service": None,
+        "photo": None
+        if sent.photo_file is None
+        else {"url": "/api/photo/" + quote(sent.photo_file.file_id), "width": 0, "height": 0},
     }
 
 
@@ -401,22 +533,20 @@ def _int(value: Any) -> int:
     try:
         return int(str(value))
     except (TypeError, ValueError):
-        raise _BadInput(f"not a number: {value!r}") from None
+        raise _BadInput("not_number", value=value) from None
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise _BadInput("the body is not JSON") from None
+        raise _BadInput("not_json") from None
     if not isinstance(body, dict):
-        raise _BadInput("the body is not a JSON object")
+        raise _BadInput("not_object")
     return body
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    import json
-
     return web.json_response(
         data,
         status=status,

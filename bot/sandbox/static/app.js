@@ -3,13 +3,17 @@
 // the emulator parsed, so nothing the bot (or a user) writes can run as script.
 "use strict";
 
-const S = { personas: [], group: null, bot: null, me: null, chat: null, version: "", rendered: "" };
+const S = {
+  personas: [], group: null, bot: null, me: null, chat: null, version: "", rendered: "",
+  unread: {}, // persona id -> {private, group}: messages not yet seen there
+  dividerAt: null, // the first message that was unread when this chat was opened
+};
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) throw new Error(body.error || `请求失败（HTTP ${response.status}）`);
   return body;
 }
 const post = (path, body) =>
@@ -120,6 +124,21 @@ function messageElement(m) {
     doc.append("📄", link, size);
     el.append(doc);
   }
+  if (m.photo) {
+    const link = document.createElement("a");
+    link.href = m.photo.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.title = "点击查看原图";
+    const img = document.createElement("img");
+    img.className = "photo";
+    img.src = m.photo.url;
+    img.alt = "图片";
+    img.loading = "lazy";
+    img.dataset.testid = "photo";
+    link.append(img);
+    el.append(link);
+  }
   if (m.text) el.append(formatted(m.text, m.entities));
   if (m.buttons && m.buttons.length) {
     const kb = document.createElement("div");
@@ -153,7 +172,14 @@ function messageElement(m) {
     edited.textContent = "已编辑 ";
     meta.append(edited);
   }
-  meta.append("#" + m.id);
+  const time = document.createElement("time");
+  time.className = "time";
+  time.textContent = m.time;
+  time.title = "沙盒时间";
+  const number = document.createElement("span");
+  number.className = "no";
+  number.textContent = " #" + m.id;
+  meta.append(time, number);
   el.append(meta);
   return el;
 }
@@ -161,9 +187,12 @@ function messageElement(m) {
 async function loadMessages({ scroll = false } = {}) {
   if (S.me === null) return;
   const chat = S.chat;
-  const data = await api("/api/messages?chat=" + chat);
+  const data = await api(`/api/messages?chat=${chat}&user=${S.me}`);
   if (chat !== S.chat) return;
-  const key = JSON.stringify(data.messages);
+  if (scroll) S.dividerAt = data.first_unread; // opened just now: mark where the news starts
+  S.unread = data.unread;
+  renderBadges();
+  const key = JSON.stringify([data.messages, S.dividerAt]);
   if (key === S.rendered && !scroll) return;
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -176,14 +205,47 @@ async function loadMessages({ scroll = false } = {}) {
     empty.textContent = chat > 0 ? "还没有消息。发送 /start 或 /help 开始。" : "群里还没有消息。";
     box.append(empty);
   }
+  let divider = null;
   for (const m of data.messages) {
+    if (m.id === S.dividerAt) {
+      divider = document.createElement("div");
+      divider.className = "unread-divider";
+      divider.dataset.testid = "unread-divider";
+      divider.textContent = "以下为未读消息";
+      box.append(divider);
+    }
     const el = messageElement(m);
     if (!scroll && m.from_bot && before.has(String(m.id)) && before.get(String(m.id)) !== String(m.edit_count)) {
       el.classList.add("flash"); // edited in place
     }
     box.append(el);
   }
-  if (scroll || atBottom) box.scrollTop = box.scrollHeight;
+  if (scroll && divider) divider.scrollIntoView({ block: "start" });
+  else if (scroll || atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function badge(count) {
+  const b = document.createElement("span");
+  b.className = "badge";
+  b.dataset.testid = "unread";
+  b.textContent = count > 99 ? "99+" : String(count);
+  b.title = `${count} 条未读`;
+  return b;
+}
+
+// Unread counts: per persona (both chats) in the list, per chat on the two tabs.
+function renderBadges() {
+  for (const button of document.querySelectorAll("[data-persona]")) {
+    button.querySelector(".badge")?.remove();
+    const u = S.unread[button.dataset.persona] || { private: 0, group: 0 };
+    const total = u.private + u.group;
+    if (total) button.querySelector(".name").append(badge(total));
+  }
+  const mine = S.unread[String(S.me)] || { private: 0, group: 0 };
+  for (const [id, count] of [["chat-private", mine.private], ["chat-group", mine.group]]) {
+    $(id).querySelector(".badge")?.remove();
+    if (count) $(id).append(badge(count));
+  }
 }
 
 async function loadCommands() {
@@ -227,6 +289,7 @@ function renderSide() {
   $("chat-group").disabled = !(me && me.in_group);
   $("chat-title").textContent = S.chat > 0 ? `🤖 ${S.bot.name}` : `👥 ${S.group.title}`;
   $("chat-sub").textContent = me ? `以「${me.name}（${me.title}）」的身份` : "";
+  renderBadges();
 }
 
 async function choose(persona, chat) {
@@ -287,6 +350,8 @@ async function watch() {
     try {
       const r = await api("/api/wait?since=" + encodeURIComponent(S.version));
       showClock(r.clock);
+      S.unread = r.unread;
+      renderBadges();
       if (r.version !== S.version) {
         S.version = r.version;
         await loadMessages();
@@ -300,7 +365,7 @@ async function watch() {
 
 async function main() {
   const state = await api("/api/state");
-  Object.assign(S, { personas: state.personas, group: state.group, bot: state.bot });
+  Object.assign(S, { personas: state.personas, group: state.group, bot: state.bot, unread: state.unread });
   showClock(state.clock);
   $("group-title").textContent = state.group.title;
   $("composer").addEventListener("submit", async (event) => {
