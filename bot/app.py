@@ -12,6 +12,7 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
     BotCommandScopeDefault,
+    Update,
 )
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
@@ -21,7 +22,15 @@ from bot.config import Settings
 from bot.db import Database
 from bot.domain.pacing import Pacer
 from bot.domain.roles import Identity, Where
-from bot.features import broadcast, directories, fallback, groups, onboarding, tasks
+from bot.features import (
+    broadcast,
+    directories,
+    fallback,
+    groups,
+    onboarding,
+    reachability,
+    tasks,
+)
 from bot.features import draw as draw_feature
 from bot.features import plan as plan_feature
 from bot.features import reminders as reminder_features
@@ -32,6 +41,16 @@ from bot.render import Renderer
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+# The update types the bot asks Telegram for (getUpdates' allowed_updates; run_polling passes
+# them). my_chat_member tells when a person blocks or unblocks the bot (bot.features.reachability)
+# and when the bot joins or leaves a group (bot.features.groups).
+ALLOWED_UPDATES: list[str] = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
 
 
 async def _set_command_menus(app: Application, svc: Services) -> None:
@@ -108,8 +127,10 @@ def build_application(settings: Settings) -> Application:
     sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
     app.bot_data["outbox"] = sender
 
-    # Order matters: the conversation service first (an answer owed to a prompt; any command
-    # drops it), then the features, the catch-all fallback and error handler last.
+    # Order matters: reachability sees every update (group -100, never stops one); then the
+    # conversation service (an answer owed to a prompt; any command drops it); then the
+    # features, the catch-all fallback and error handler last.
+    reachability.register(app)
     conversation.register_handlers(app)
     onboarding.register(app)
     groups.register(app)

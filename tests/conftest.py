@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot import importer
-from bot.app import build_application
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.db import Database
 from bot.services import Services
@@ -146,7 +146,7 @@ async def start_app(app: Any) -> None:
     await app.initialize()
     if app.post_init:
         await app.post_init(app)
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
     await app.start()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import clock
-from bot.app import build_application
+from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import OutboxTunables, Settings, Tunables
 from bot.db import Database
 from bot.outbox import Sender
@@ -62,7 +62,9 @@ async def running_bot(settings: Settings) -> AsyncIterator[Any]:
     try:
         assert app.post_init is not None and app.updater is not None
         await app.post_init(app)
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        await app.updater.start_polling(
+            poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES
+        )
         await app.start()
         yield app
         stopped = True

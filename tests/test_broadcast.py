@@ -82,14 +82,18 @@ async def test_broadcast_to_everyone_arrives_once_and_reports_who_was_missed(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
     open_county_chats(fake)
-    fake.block_bot(2002)
     admin = Admin(fake)
     async with running_bot(settings_for(fake, tmp_path / "b.sqlite3")) as app:
         db = db_of(app)
         await seed_county(db)
+        fake.block_bot(2002)  # Telegram tells the bot (my_chat_member: kicked)
+        await until(lambda: db.fetchone("SELECT 1 FROM people WHERE tg_user_id = 2002"
+                                        " AND reachable = 0"))  # fmt: skip
         text = "明天 9:00 开会 <带上材料> & 证件"
         confirm = await compose(admin, "所有人", text)
-        assert "将发送给 5 人" in confirm.text  # the administrator, 2 inspectors, 2 liaisons
+        # the administrator, 1 inspector, 2 liaisons; the blocked inspector is named, not counted
+        assert "将发送给 4 人" in confirm.text and "另有 2 人收不到" in confirm.text
+        assert "1 人已屏蔽机器人（Telegram 已告知），不会发送：王五（县民政局）" in confirm.text
         assert "1 人尚未注册" in confirm.text and "李四（县市场监管局）" in confirm.text
         await admin.press(confirm, "立即发送")
         assert "已开始" in admin.current(confirm).text
@@ -107,7 +111,8 @@ async def test_broadcast_to_everyone_arrives_once_and_reports_who_was_missed(
             m for m in fake.chat_messages(ADMIN_ID) if "#" in m.text and "群发" in m.text
         )
         assert "群发完成" in progress.text and progress.buttons == []
-        assert "已发送 3 · 失败 2 · 待发送 0（共 5）" in progress.text
+        assert "已发送 3 · 失败 1 · 待发送 0（共 4）" in progress.text
+        assert not [r for r in fake.calls("sendMessage") if r.params.get("chat_id") == 2002]
         # Every recipient got exactly one copy.
         assert [len(fake.chat_messages(uid)) for uid in (2001, 2003)] == [1, 1]
         actions = [r[0] for r in await db.fetchall("SELECT action FROM audit_log ORDER BY id")]
@@ -399,7 +404,8 @@ async def test_a_long_undelivered_list_comes_as_a_csv_file(
         await admin.press(admin.current(card), "县民政局")
         await admin.press(admin.current(card), "完成")
         _, confirm = await admin.say("部门通知", expect=2)
-        assert "另有 35 人尚未注册" in confirm.text and "未注册09（县民政局）等。" in confirm.text
+        assert "另有 35 人收不到" in confirm.text and "35 人尚未注册" in confirm.text
+        assert "未注册09（县民政局）等。" in confirm.text
         await admin.press(confirm, "立即发送")
         found = await report(fake)
         assert "（35 人）" in found.text and "未注册29（县民政局）等 35 人" in found.text

@@ -56,7 +56,7 @@ class Roster:
 
 @dataclass(frozen=True)
 class Recipient:
-    chat_id: int | None  # None: cannot be messaged; `skipped` says why
+    chat_id: int | None  # None: cannot be messaged; `skipped` says why (also set: not sent to)
     name: str
     department_code: str | None = None
     skipped: Reason | None = None
@@ -127,5 +127,17 @@ def resolve(kind: AudienceKind, departments: Iterable[str], roster: Roster) -> l
     )
 
 
+def without_blocked(recipients: Iterable[Recipient], blocked: Iterable[int]) -> list[Recipient]:
+    """Mark the people Telegram told us blocked the bot (`people.reachable = 0`): they are not
+    sent to, and the preview and the delivery report name them (reason "blocked")."""
+    refused = frozenset(blocked)
+    return [
+        Recipient(r.chat_id, r.name, r.department_code, Reason.BLOCKED)
+        if r.skipped is None and r.chat_id is not None and r.chat_id > 0 and r.chat_id in refused
+        else r
+        for r in recipients
+    ]
+
+
 def deliverable(recipients: Iterable[Recipient]) -> list[Recipient]:
-    return [r for r in recipients if r.chat_id is not None]
+    return [r for r in recipients if r.chat_id is not None and r.skipped is None]

@@ -92,6 +92,59 @@ def is_joint(answers: Iterable[Answer]) -> bool:
     return any(a is Answer.JOINED for a in answers)
 
 
+# -- what people see: recomputed from the current state, never remembered ---------------------
+
+
+class AnswerStatus(StrEnum):
+    """A department's answer as shown on the card, /task and the private messages."""
+
+    PENDING = "pending"  # the task is inviting: it may still answer (待回复)
+    JOINED = "joined"
+    DECLINED = "declined"
+    SILENT = "silent"  # no answer when the task was confirmed: counts as not taking part
+    UNANSWERED = "unanswered"  # no answer, and the task was cancelled
+
+
+def answer_status(state: TaskState, answer: Answer) -> AnswerStatus:
+    if answer is Answer.JOINED:
+        return AnswerStatus.JOINED
+    if answer is Answer.DECLINED:
+        return AnswerStatus.DECLINED
+    if state is TaskState.INVITING:
+        return AnswerStatus.PENDING
+    if state is TaskState.CANCELLED:
+        return AnswerStatus.UNANSWERED
+    return AnswerStatus.SILENT
+
+
+class MessageKind(StrEnum):
+    """What a private message of a task was sent as; it stays that kind when rewritten."""
+
+    INVITE = "invite"
+    REMINDER = "reminder"
+    EXTENDED = "extended"  # the deadline was extended: answer by the new one
+    ADDED = "added"  # a department added to the invited ones
+    ESCALATION = "escalation"  # to the lead and the administrators: the deadline passed
+
+
+class MessageStatus(StrEnum):
+    LIVE = "live"  # buttons work
+    SUPERSEDED = "superseded"  # an escalation whose deadline was extended since
+    ENDED = "ended"  # the task was confirmed or cancelled: no buttons, marked ended
+
+
+def message_status(
+    state: TaskState, kind: MessageKind, about: datetime | None, deadline: datetime
+) -> MessageStatus:
+    """How a private message of a task shows now. `about`: the reply deadline an escalation
+    was about (None: not known, taken as the current one); `deadline`: the current one."""
+    if state is not TaskState.INVITING:
+        return MessageStatus.ENDED
+    if kind is MessageKind.ESCALATION and about is not None and about != deadline:
+        return MessageStatus.SUPERSEDED
+    return MessageStatus.LIVE
+
+
 # -- dates typed by people ------------------------------------------------------------------------
 
 _DATE = re.compile(

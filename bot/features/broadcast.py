@@ -34,6 +34,7 @@ from bot import clock, conversation
 from bot.domain import audience as audience_rules
 from bot.domain import schedule
 from bot.domain.audience import AudienceKind, Recipient
+from bot.domain.delivery import Reason
 from bot.domain.roles import Identity, Role
 from bot.features.common import Context, button, command, edit, identify, markup, reply, send
 from bot.outbox import Sender
@@ -63,7 +64,11 @@ async def _recipients(svc: Services, draft: Broadcast) -> list[Recipient]:
     if draft.audience is None:
         return []
     roster = await broadcasts.roster(svc.db, svc.settings.admins)
-    return audience_rules.resolve(draft.audience, draft.departments, roster)
+    found = audience_rules.resolve(draft.audience, draft.departments, roster)
+    blocked = await broadcasts.unreachable_ids(
+        svc.db, [x.chat_id for x in found if x.chat_id is not None and x.chat_id > 0]
+    )
+    return audience_rules.without_blocked(found, blocked)
 
 
 async def _card(svc: Services, draft: Broadcast) -> Rendered:
@@ -97,15 +102,12 @@ async def _card(svc: Services, draft: Broadcast) -> Rendered:
         return r.message("broadcast/ask_time.j2", id=draft.id)
     recipients = await _recipients(svc, draft)
     deliverable = audience_rules.deliverable(recipients)
-    blocked = await broadcasts.unreachable_ids(
-        svc.db, [x.chat_id for x in deliverable if x.chat_id is not None and x.chat_id > 0]
-    )
     return r.message(
         "broadcast/confirm.j2",
         **base,
         file_name=draft.file_name,
         reachable=len(deliverable),
-        blocked=len(blocked),
+        blocked=[x for x in recipients if x.skipped is Reason.BLOCKED],
         never_opened=[x for x in recipients if x.chat_id is None],
         group_title=deliverable[0].name if deliverable else "",
     )

@@ -39,7 +39,7 @@ from bot import clock, conversation, workcal
 from bot.config import InvitationTunables
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
-from bot.domain.tasks import Answer, DateProblem, QuietHours, TaskState
+from bot.domain.tasks import Answer, DateProblem, MessageKind, QuietHours, TaskState
 from bot.domain.workdays import WorkCalendar
 from bot.features import training
 from bot.features.common import Context, button, command, identify, markup, reply, send
@@ -148,22 +148,49 @@ async def _view(conn: Conn, svc: Services, task: Task) -> dict[str, Any]:
         item_names=await store.item_names(conn, codes),
         tz=svc.settings.tz,
         ref=_ref,
+        # each department's answer as shown now (待回复 / 未答复（按不参加处理）…)
+        answers={
+            inv.department_code: rules.answer_status(task.state, inv.answer).value
+            for inv in task.invitations
+        },
     )
 
 
 async def _refresh(conn: Conn, svc: Services, task: Task, *, closed: bool = False) -> None:
-    """Queue the card's new text (collapsing edits not sent yet); on closing, take the buttons
-    off every private invitation too."""
+    """Queue the card's new text (collapsing edits not sent yet); on closing (and after an
+    extension, `closed` too: the deadline they show changed), rewrite every private message of
+    the task from its current state as well."""
     view = await _view(conn, svc, task)
     if task.card_outbox_id is not None:
         card = svc.renderer.message("tasks/card.j2", **view)
         await outbox.replace_pending_edit(conn, task.card_outbox_id, card)
     if closed:
-        for outbox_id, department in await store.private_messages(conn, task.id):
-            rendered = svc.renderer.message(
-                "tasks/invitation.j2", **view, kind="invite", department=department, closed=True
-            )
-            await outbox.enqueue_edit(conn, outbox_id, rendered)
+        for message in await store.private_messages(conn, task.id):
+            rendered = _private_message(svc, view, task, message)
+            await outbox.replace_pending_edit(conn, message.outbox_id, rendered)
+
+
+def _private_message(
+    svc: Services, view: dict[str, Any], task: Task, message: store.TaskMessage
+) -> Rendered:
+    """A private message of the task, rebuilt from the task's current state: the same kind of
+    message it was sent as (invitation, reminder, escalation …), its status recomputed."""
+    status = rules.message_status(task.state, message.kind, message.deadline, task.reply_deadline)
+    if message.kind is MessageKind.ESCALATION:
+        return svc.renderer.message(
+            "tasks/escalation.j2",
+            **view,
+            status=status.value,
+            about=message.deadline or task.reply_deadline,
+            extend_options=_tunables(svc).extend_options,
+        )
+    return svc.renderer.message(
+        "tasks/invitation.j2",
+        **view,
+        kind=message.kind.value,
+        department=message.department_code,
+        status=status.value,
+    )
 
 
 async def _invite(
@@ -183,9 +210,8 @@ async def _invite(
     found = await store.liaisons(conn, departments)
     skipped = set(skip)
     for code, users in found.items():
-        rendered = svc.renderer.message(
-            "tasks/invitation.j2", **view, kind=kind, department=code, closed=False
-        )
+        message = store.TaskMessage(0, code, MessageKind(kind), None)
+        rendered = _private_message(svc, view, task, message)
         for uid in users:
             if uid in skipped:
                 continue
@@ -196,7 +222,7 @@ async def _invite(
                 dedup_key=f"task:{task.id}:{key}:{code}:{uid}",
                 not_before=not_before,
             )
-            await store.add_private_message(conn, task.id, outbox_id, code)
+            await store.add_private_message(conn, task.id, outbox_id, code, MessageKind(kind))
     return [code for code, users in found.items() if not users]
 
 
@@ -1186,7 +1212,9 @@ async def _extend(
             )
             fresh = await store.load(conn, task.id)
             assert fresh is not None
-            await _refresh(conn, svc, fresh)
+            # the card, and every private message: the escalations say it was extended and lose
+            # their buttons; invitations and reminders show the new deadline
+            await _refresh(conn, svc, fresh, closed=True)
             await _invite(
                 conn,
                 svc,
@@ -1248,15 +1276,24 @@ async def _confirm(
     await _refresh(conn, svc, fresh, closed=True)
     joined = [i.department_code for i in fresh.invitations if i.answer is Answer.JOINED]
     users = await store.liaisons(conn, [fresh.lead_department, *joined])
-    await _notify(
-        conn,
-        svc,
-        fresh,
-        [u for us in users.values() for u in us],
-        "confirmed",
-        kind="confirmed",
-        not_before=not_before,
-    )
+    told = {u for us in users.values() for u in us}
+    await _notify(conn, svc, fresh, told, "confirmed", kind="confirmed", not_before=not_before)
+    # the departments that declined or never answered are told too: confirmed without them
+    left_out = [i for i in fresh.invitations if i.answer is not Answer.JOINED]
+    theirs = await store.liaisons(conn, [i.department_code for i in left_out])
+    for invitation in left_out:
+        code = invitation.department_code
+        await _notify(
+            conn,
+            svc,
+            fresh,
+            [u for u in theirs[code] if u not in told],
+            f"confirmed_without:{code}",
+            kind="confirmed_without",
+            department=code,
+            invitation=invitation,
+            not_before=not_before,
+        )
     return fresh
 
 
@@ -1567,19 +1604,29 @@ async def _escalate(
     conn: Conn, svc: Services, task: Task, not_before: datetime | None = None
 ) -> None:
     view = await _view(conn, svc, task)
-    rendered = svc.renderer.message(
-        "tasks/escalation.j2", **view, extend_options=_tunables(svc).extend_options
+    message = store.TaskMessage(
+        0, task.lead_department, MessageKind.ESCALATION, task.reply_deadline
     )
+    rendered = _private_message(svc, view, task, message)
     lead = (await store.liaisons(conn, [task.lead_department]))[task.lead_department]
     users = sorted(set(lead) | set(await store.admins(conn, svc.settings.admins)))
     key = clock.to_db(task.reply_deadline)
     for uid in users:
-        await outbox.enqueue(
+        outbox_id = await outbox.enqueue(
             conn,
             uid,
             rendered,
             dedup_key=f"task:{task.id}:esc:{key}:{uid}",
             not_before=not_before,
+        )
+        # kept, so that extending or confirming the task rewrites it (bot.domain.tasks)
+        await store.add_private_message(
+            conn,
+            task.id,
+            outbox_id,
+            task.lead_department,
+            MessageKind.ESCALATION,
+            task.reply_deadline,
         )
     await audit.record(
         conn,

@@ -56,11 +56,13 @@ def sandbox_settings(base: Settings, data_dir: Path, api: FakeBotApi) -> Setting
 
 async def start_application(app: Application) -> None:
     """What Application.run_polling does before it blocks, hooks included."""
+    from bot.app import ALLOWED_UPDATES
+
     await app.initialize()
     if app.post_init:
         await app.post_init(app)
     assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
     await app.start()
 
 

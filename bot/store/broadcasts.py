@@ -322,7 +322,7 @@ async def start(
         queued = 0
         for seq, recipient in enumerate(recipients):
             outbox_id: int | None = None
-            if recipient.chat_id is not None:
+            if recipient.chat_id is not None and recipient.skipped is None:
                 queued += 1
                 key = f"bc:{broadcast.id}:{recipient.chat_id}"
                 if broadcast.blob_id is not None:

@@ -7,6 +7,7 @@ import aiosqlite
 from bot import clock
 from bot.db import Database
 from bot.domain.roles import Identity
+from bot.store import audit
 
 
 async def load_identity(
@@ -54,12 +55,40 @@ async def upsert_person(
 
 
 async def touch_person(db: Database, tg_user_id: int, full_name: str, username: str | None) -> None:
-    """Keep a known person's display name current; unknown users are not recorded."""
+    """Keep a known person's display name current; unknown users are not recorded.
+    (Whether they can be written to is `set_reachable`'s business, from private-chat updates.)"""
     await db.execute(
-        "UPDATE people SET full_name = ?, username = ?, reachable = 1, updated_at = ?"
-        " WHERE tg_user_id = ? AND (full_name IS NOT ? OR username IS NOT ? OR reachable = 0)",
+        "UPDATE people SET full_name = ?, username = ?, updated_at = ?"
+        " WHERE tg_user_id = ? AND (full_name IS NOT ? OR username IS NOT ?)",
         (full_name, username, clock.now_db(), tg_user_id, full_name, username),
     )
+
+
+async def is_reachable(db: Database, tg_user_id: int) -> bool | None:
+    """What the bot last learnt about writing to this person; None for an unknown account."""
+    row = await db.fetchone("SELECT reachable FROM people WHERE tg_user_id = ?", (tg_user_id,))
+    return None if row is None else bool(row[0])
+
+
+async def set_reachable(
+    conn: aiosqlite.Connection, tg_user_id: int, reachable: bool, *, evidence: str
+) -> bool:
+    """Record whether the bot can write to a known person; True if that changed (audited)."""
+    cursor = await conn.execute(
+        "UPDATE people SET reachable = ?, updated_at = ? WHERE tg_user_id = ? AND reachable != ?",
+        (int(reachable), clock.now_db(), tg_user_id, int(reachable)),
+    )
+    if cursor.rowcount != 1:
+        return False
+    await audit.record(
+        conn,
+        actor=tg_user_id,
+        action="person.reachable" if reachable else "person.unreachable",
+        entity="person",
+        entity_id=tg_user_id,
+        detail={"evidence": evidence},
+    )
+    return True
 
 
 async def admin_user_ids(db: Database, env_admins: frozenset[int]) -> list[int]:

@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from bot import clock
-from bot.domain.tasks import Answer, TaskState, TaskSummary
+from bot.domain.tasks import Answer, MessageKind, TaskState, TaskSummary
 
 Conn = aiosqlite.Connection
 
@@ -187,24 +187,56 @@ async def set_card(conn: Conn, task_id: int, outbox_id: int) -> None:
     await conn.execute("UPDATE tasks SET card_outbox_id = ? WHERE id = ?", (outbox_id, task_id))
 
 
-async def add_private_message(conn: Conn, task_id: int, outbox_id: int, department: str) -> None:
+@dataclass(frozen=True)
+class TaskMessage:
+    """A private message of a task (table task_messages), to rewrite from the current state."""
+
+    outbox_id: int
+    department_code: str  # the department invited to answer; the lead for an escalation
+    kind: MessageKind
+    deadline: datetime | None  # escalation: the reply deadline it was about
+
+
+async def add_private_message(
+    conn: Conn,
+    task_id: int,
+    outbox_id: int,
+    department: str,
+    kind: MessageKind = MessageKind.INVITE,
+    deadline: datetime | None = None,
+) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO task_messages (task_id, outbox_id, department_code)"
-        " VALUES (?, ?, ?)",
-        (task_id, outbox_id, department),
+        "INSERT OR IGNORE INTO task_messages (task_id, outbox_id, department_code, kind, deadline)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            task_id,
+            outbox_id,
+            department,
+            kind.value,
+            clock.to_db(deadline) if deadline is not None else None,
+        ),
     )
 
 
-async def private_messages(conn: Conn, task_id: int) -> list[tuple[int, str]]:
-    """Private invitations and reminders of a task that were (or will be) delivered."""
+async def private_messages(conn: Conn, task_id: int) -> list[TaskMessage]:
+    """Private invitations, reminders and escalations of a task that were (or will be)
+    delivered."""
     rows = await _all(
         conn,
-        "SELECT m.outbox_id, m.department_code FROM task_messages m"
+        "SELECT m.outbox_id, m.department_code, m.kind, m.deadline FROM task_messages m"
         " JOIN outbox o ON o.id = m.outbox_id"
         " WHERE m.task_id = ? AND o.status NOT IN ('failed', 'cancelled') ORDER BY m.outbox_id",
         (task_id,),
     )
-    return [(int(r[0]), str(r[1])) for r in rows]
+    return [
+        TaskMessage(
+            int(r[0]),
+            str(r[1]),
+            MessageKind(r[2]),
+            clock.from_db(r[3]) if r[3] else None,
+        )
+        for r in rows
+    ]
 
 
 async def set_answer(
