@@ -492,3 +492,14 @@ async def test_cancel_names_what_it_dropped(api: FakeBotApi, tmp_path: Path) -> 
         await c.say("/cancel", "已取消「季度进度报告文件」")
         assert await c.prompt() is None
         await c.say("/cancel", "目前没有进行中的操作")
+
+
+async def test_an_open_question_survives_a_restart(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as c:
+        await _start_cancel(c)
+        await c.asked("tasks.cancel")
+        settings = c.app.bot_data["services"].settings
+    async with running_bot(settings) as app:  # the same database, a new process
+        c.app = app
+        await c.say("上级部署调整", "取消原因：上级部署调整")
+        assert await c.prompt() is None
