@@ -20,6 +20,7 @@ from telegram import (
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ContextTypes
 
+from bot.callbacks import Pressed, parse
 from bot.domain.roles import COMMANDS_BY_NAME, Identity, Role, Where, may_use
 from bot.render import Button, Rendered, split_html
 from bot.services import services
@@ -189,6 +190,43 @@ def button(*roles: Role) -> Callable[[Handler], Guarded]:
                 await refuse(update, context, identity, f"button.{query.data}", "role")
                 return
             await handler(update, context, identity)
+
+        return wrapper
+
+    return decorate
+
+
+PressedHandler = Callable[[Update, Context, Identity, Pressed], Awaitable[Any]]
+
+
+def pressed(
+    prefix: str, *roles: Role, parts: int = 1, numbers: tuple[int, ...] = (0,)
+) -> Callable[[PressedHandler], Guarded]:
+    """Guard a button handler as `button` does, and parse its data (`bot.callbacks.parse`):
+    malformed data is answered with the "no longer valid" alert and written to the audit log,
+    so the handler only sees data of the shape it expects."""
+
+    def decorate(handler: PressedHandler) -> Guarded:
+        @button(*roles)
+        @functools.wraps(handler)
+        async def wrapper(update: Update, context: Context, identity: Identity) -> None:
+            query = update.callback_query
+            assert query is not None
+            found = parse(query.data, prefix, parts=parts, numbers=numbers)
+            if found is None:
+                async with services(context).db.transaction() as conn:
+                    await audit.record(
+                        conn,
+                        actor=identity.tg_user_id,
+                        action=f"button.{prefix}",
+                        outcome="refused",
+                        detail={"reason": "malformed", "data": query.data},
+                    )
+                await query.answer(
+                    services(context).renderer.text("common/stale_alert.j2"), show_alert=True
+                )
+                return
+            await handler(update, context, identity, found)
 
         return wrapper
 
