@@ -19,6 +19,7 @@ from bot.features.stats import _plain, draft_lines
 from tests.fakeapi import FakeBotApi
 from tests.outbox_support import (
     ADMIN_ID,
+    FAST_CLOCK,
     add_department,
     add_person,
     db_of,
@@ -184,7 +185,7 @@ def test_report_draft_docx_numbers() -> None:
 
 
 async def test_stats_and_draft_end_to_end(tmp_path: Path) -> None:
-    api = FakeBotApi()
+    api = FakeBotApi(limits=FAST_CLOCK)
     await api.start()
     clock.set_source(lambda: datetime(2026, 11, 30, 2, 0, tzinfo=UTC))
     try:
