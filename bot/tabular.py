@@ -26,16 +26,15 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from functools import cache
 from pathlib import PurePosixPath
-from typing import Any, Union
+from typing import Any
 
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
+from bot.domain.directories import CellValue
 from bot.render import Renderer
 
-CellValue = Union[str, int, float, bool, datetime, date, time, timedelta, None]  # noqa: UP007
 Row = tuple[int, tuple[CellValue, ...]]
 
 XLSX_EXTENSIONS = frozenset({".xlsx", ".xlsm"})
@@ -243,13 +242,14 @@ def _reader_error(exc: BaseException, broken: str) -> BaseException:
 def _iter_sheet(start: tuple[int, int] | None, cells: Iterator[list[Any]]) -> Iterator[Row]:
     """calamine's dense rows -> (Excel row number, values), empty rows left out.
 
-    calamine's range begins at the first used row and column: row numbers count from there, and
-    a sheet whose data begins right of column A gets its leading columns back as None."""
+    python-calamine's `iter_rows` yields every row from the sheet's first (row 1, blank rows
+    above the data included) but the columns only from the first used one: a sheet whose data
+    begins right of column A gets its leading columns back as None, so column positions (and
+    the letters shown in errors) stay Excel's."""
     if start is None:
         return
-    first_row, first_col = start
-    pad: tuple[CellValue, ...] = (None,) * first_col
-    number = first_row
+    pad: tuple[CellValue, ...] = (None,) * start[1]
+    number = 0
     for values in cells:
         number += 1
         # any() is False for a row of "" (empty cells) but also for 0 / False: check those.
