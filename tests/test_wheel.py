@@ -10,6 +10,7 @@ through a .pth line, after its own site-packages, so `bot` can only come from th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import site
@@ -151,3 +152,25 @@ def test_without_migrations_it_refuses_to_start_in_one_line(
         assert not (tmp_path / "b.sqlite3").exists()
     finally:
         hidden.rename(migrations)
+
+
+def test_the_cli_checks_for_migrations_before_touching_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import __main__ as cli
+    from bot import db
+
+    root = logging.getLogger()  # main() sets up logging: keep pytest's handlers afterwards
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    empty = tmp_path / "migrations"
+    empty.mkdir()
+    monkeypatch.setattr(db, "MIGRATIONS_DIR", empty)
+    monkeypatch.setenv("BOT_DB", str(tmp_path / "b.sqlite3"))
+    assert cli.main(["migrate"]) == 2
+    assert capsys.readouterr().err == (
+        f"database error: no database migrations found in {empty}: the installation is"
+        " incomplete (reinstall the package)\n"
+    )
+    assert not (tmp_path / "b.sqlite3").exists()
+    assert cli.main(["template", "objects", str(tmp_path / "t.xlsx")]) == 0  # needs no database
