@@ -21,12 +21,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import multiprocessing
 import re
+import resource
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -100,7 +104,7 @@ def open_table(filename: str, data: bytes, *, max_mb: int = 20) -> Table:
         raise _error("empty")
     if data.startswith(_OLE_MAGIC):
         # An old binary workbook, or a Word .doc / a password-protected .xlsx in the same box.
-        return _open_workbook(data, "xls", broken="xls_broken" if ext == ".xls" else "ole")
+        return _open_xls(data, broken="xls_broken" if ext == ".xls" else "ole")
     if data.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
         # A workbook, whatever the name says (some tools save .xlsx under a .csv name).
         return _open_zip(data, max_inflated=max_mb * INFLATE_FACTOR * 1024 * 1024)
@@ -175,15 +179,16 @@ def _open_zip(data: bytes, *, max_inflated: int) -> Table:
         if any(n.startswith("ppt/") for n in names):
             raise _error("ppt")
         is_ods = "mimetype" in names and zf.read("mimetype").strip() == _ODS_MIMETYPE
-        if not is_ods and not any(n.startswith("xl/") for n in names):
+        if not is_ods and "[Content_Types].xml" not in names:  # every OOXML package has it
             raise _error("no_workbook")
         _check_inflated(zf, max_inflated)
     except TableError:
         raise
     except zipfile.BadZipFile:
         raise _error("not_zip") from None
-    except (zlib.error, EOFError, OSError, KeyError, ValueError, RuntimeError) as exc:
-        # RuntimeError: encrypted member; NotImplementedError (a RuntimeError): compression.
+    except (zlib.error, EOFError, OSError, KeyError, ValueError, IndexError, RuntimeError) as exc:
+        # RuntimeError: encrypted member; NotImplementedError (a RuntimeError): compression;
+        # IndexError: a member without a name.
         raise _error("broken", detail=type(exc).__name__) from None
     return _open_workbook(data, "ods" if is_ods else "xlsx", broken="broken")
 
@@ -205,6 +210,39 @@ def _check_inflated(zf: zipfile.ZipFile, max_inflated: int) -> None:
                 inflated += len(chunk)
                 if inflated > max_inflated:
                     raise _error("inflated", limit=max_inflated // (1024 * 1024))
+
+
+def _open_xls(data: bytes, *, broken: str) -> Table:
+    """An old binary workbook, read in a child process.
+
+    calamine's .xls reader trusts the record lengths of the file: a damaged .xls can make it
+    ask for a huge allocation, and Rust then aborts the whole process (tests/test_importer.py
+    keeps such a file). The child has a memory cap; if it dies, the file is reported as
+    unreadable and the bot goes on. An .xls holds at most 65,536 rows, so the rows are simply
+    sent back."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_limit_memory) as pool:
+            sheets = pool.submit(_read_all_sheets, data, broken).result(timeout=XLS_TIMEOUT)
+    except TableError:
+        raise
+    except (BrokenProcessPool, TimeoutError, OSError) as exc:
+        raise _error(broken, detail=type(exc).__name__) from None
+    return Table("xls", [Sheet(name, partial(iter, rows)) for name, rows in sheets])
+
+
+XLS_TIMEOUT = 60  # seconds for the child to read an .xls (20 MB at most)
+XLS_MEMORY = 2 << 30  # address space the child may use
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (XLS_MEMORY, XLS_MEMORY))
+
+
+def _read_all_sheets(data: bytes, broken: str) -> list[tuple[str, list[Row]]]:
+    """In the child: every worksheet's rows (TableError pickles back as itself)."""
+    table = _open_workbook(data, "xls", broken=broken)
+    return [(sheet.name, list(sheet.rows())) for sheet in table.sheets]
 
 
 def _open_workbook(data: bytes, fmt: str, *, broken: str) -> Table:
@@ -232,11 +270,13 @@ def _sheet_reader(book: CalamineWorkbook, name: str, broken: str) -> Callable[[]
 def _reader_error(exc: BaseException, broken: str) -> BaseException:
     """calamine's errors (CalamineError and its kin, or a Rust panic, which pyo3 raises as a
     BaseException) become the Chinese "cannot read" message; anything else passes through."""
-    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)):
-        return exc
-    if isinstance(exc, (CalamineError, Exception)) or type(exc).__name__ == "PanicException":
+    if isinstance(exc, _CALAMINE_ERRORS) or type(exc).__name__ == "PanicException":
         return _error(broken, detail=type(exc).__name__)
     return exc
+
+
+# What calamine raises for a file it cannot read (besides a panic).
+_CALAMINE_ERRORS = (CalamineError, ValueError, OSError, EOFError, UnicodeDecodeError)
 
 
 def _iter_sheet(start: tuple[int, int] | None, cells: Iterator[list[Any]]) -> Iterator[Row]:

@@ -922,3 +922,18 @@ def test_inflated_worksheet_is_refused() -> None:
     data = xlsx(("统一社会信用代码", "企业名称"), *[(A, "甲" * 50)] * 200)
     with pytest.raises(TableError, match="解压后超过"):
         list(_open_zip(data, max_inflated=4096).sheets[0].rows())
+
+
+async def test_a_damaged_xls_that_crashes_calamine_is_refused_and_the_bot_lives_on(
+    db: Database,
+) -> None:
+    """tests/data/damaged.xls (a 50-row xlwt workbook with a few bytes changed) makes calamine
+    ask for 171 GB and abort its process: the .xls is read in a child process."""
+    data = (Path(__file__).parent / "data" / "damaged.xls").read_bytes()
+    report = await importer.import_file(db, "objects", "对象.xls", data)
+    assert not report.ok and report.file_error is not None
+    assert "旧版 Excel" in report.file_error and "另存为" in report.file_error
+    # and a good .xls still reads (in its own child process)
+    good = xls(("部门编码", "部门名称"), ("SCJG", "县市场监管局"))
+    report = await importer.import_file(db, "departments", "部门.xls", good)
+    assert report.ok and report.added == 1
