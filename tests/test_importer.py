@@ -927,9 +927,9 @@ def test_inflated_worksheet_is_refused() -> None:
 async def test_a_damaged_xls_that_crashes_calamine_is_refused_and_the_bot_lives_on(
     db: Database,
 ) -> None:
-    """tests/data/damaged.xls (a 50-row xlwt workbook with a few bytes changed) makes calamine
+    """tests/samples/damaged.xls (a 50-row xlwt workbook with a few bytes changed) makes calamine
     ask for 171 GB and abort its process: the .xls is read in a child process."""
-    data = (Path(__file__).parent / "data" / "damaged.xls").read_bytes()
+    data = (Path(__file__).parent / "samples" / "damaged.xls").read_bytes()
     report = await importer.import_file(db, "objects", "对象.xls", data)
     assert not report.ok and report.file_error is not None
     assert "旧版 Excel" in report.file_error and "另存为" in report.file_error
