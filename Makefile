@@ -23,8 +23,9 @@ lint: setup
 	$(BIN)/ruff format --check bot tests bench
 	$(BIN)/mypy
 
+# The suite runs on every core (pytest-xdist); one test file stays on one worker.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: setup
 	$(BIN)/python bench/import_objects.py

@@ -6,7 +6,8 @@ Files are generated first (not timed). Each measurement runs in a fresh child pr
 fresh temporary database, so peak RSS (ru_maxrss) belongs to that import alone; a second child
 run under tracemalloc gives the peak of Python allocations (tracemalloc slows Python down, so its
 timing is not reported). Every figure is end to end through `bot.importer.import_file`: reading,
-validating, comparing with the stored rows, writing and the audit row.
+validating, comparing with the stored rows, writing and the audit row; the last lines time the
+reading alone (bot.tabular), without validation.
 """
 
 from __future__ import annotations
@@ -208,6 +209,20 @@ def main() -> None:
         print()
         for line in memory:
             print(line)
+        print()
+        for fmt, (path, _) in files.items():
+            print(read_only(fmt, path))
+
+
+def read_only(fmt: str, path: Path) -> str:
+    """Reading alone (bot.tabular: python-calamine for workbooks, csv for CSV), no validation."""
+    from bot.tabular import open_table
+
+    data = path.read_bytes()
+    started = time.perf_counter()
+    count = sum(1 for _ in open_table(path.name, data).sheets[0].rows())
+    elapsed = time.perf_counter() - started
+    return f"{fmt}: reading alone (bot.tabular): {count:,} rows in {elapsed:.2f}s"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
+from bot.db import MigrationError, require_migrations
 
 
 class RedactingFilter(logging.Filter):
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+NEEDS_DATABASE = frozenset({"run", "sandbox", "migrate", "import", "verify-draw"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -270,10 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings, args.log_level)
         if args.command == "run":
             settings.require_token()
+        if args.command in NEEDS_DATABASE:
+            require_migrations()
         result: int = args.func(settings, args)
         return result
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except MigrationError as exc:
+        print(f"database error: {exc}", file=sys.stderr)
         return 2
 
 

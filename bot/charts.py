@@ -1,8 +1,10 @@
 """The /stats chart (PNG): a panel per target ratio, a horizontal bar per department, sorted.
 
-matplotlib with the Agg backend (no display). Chinese labels need a CJK font: Debian's
-fonts-noto-cjk ("Noto Sans CJK SC"); without it the chart is still drawn, with a warning in the
-log (the labels may then show as boxes). Rendering is synchronous: call it in a worker thread.
+matplotlib with the Agg backend (no display). Chinese labels are set in Noto Sans SC, which
+ships with the pylopdf-fonts-zh-cn package (OFL-1.1) and is registered with matplotlib's font
+manager on first use, so no system font is needed. Should that file be missing, a system CJK
+font is used if there is one (Debian's fonts-noto-cjk …); without any, the chart is still drawn,
+with a warning in the log. Rendering is synchronous: call it in a worker thread.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -27,6 +31,8 @@ from bot.domain.kpi import percent
 log = logging.getLogger(__name__)
 
 DPI = 100
+# (package, file): the CJK font that comes with the bot's dependencies.
+PACKAGED_FONT = ("pylopdf_fonts_zh_cn", "NotoSansSC-Regular.otf")
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "Source Han Sans SC")
 CJK_GLOBS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -37,13 +43,30 @@ _lock = threading.Lock()
 _font: list[str | None] = []  # cached: [family name or None]
 
 
+def packaged_font_path() -> Path | None:
+    """The packaged Noto Sans SC file, or None when the package or the file is missing."""
+    package, name = PACKAGED_FONT
+    try:
+        path = resources.files(package).joinpath(name)
+    except ModuleNotFoundError:
+        return None
+    return path if isinstance(path, Path) and path.is_file() else None
+
+
 def cjk_font() -> str | None:
-    """The family name of a CJK font matplotlib can use, or None (logged once)."""
+    """The family name of a CJK font matplotlib can use, or None (logged once).
+
+    The packaged font first, so the chart looks the same on every machine; then the fonts the
+    system has."""
     with _lock:
         if _font:
             return _font[0]
         found: str | None = None
-        for family in CJK_FAMILIES:
+        packaged = packaged_font_path()
+        if packaged is not None:
+            font_manager.fontManager.addfont(str(packaged))
+            found = font_manager.FontProperties(fname=str(packaged)).get_name()
+        for family in () if found else CJK_FAMILIES:
             try:
                 font_manager.findfont(
                     font_manager.FontProperties(family=family), fallback_to_default=False
@@ -60,7 +83,10 @@ def cjk_font() -> str | None:
                     found = font_manager.FontProperties(fname=paths[0]).get_name()
                     break
         if found is None:
-            log.warning("no CJK font found (install fonts-noto-cjk): chart labels may not render")
+            log.warning(
+                "no CJK font found (reinstall the bot: pylopdf-fonts-zh-cn ships Noto Sans SC):"
+                " chart labels may not render"
+            )
         _font.append(found)
         return found
 

@@ -19,10 +19,11 @@ from typing import Any
 import aiosqlite
 
 from bot import clock
+from bot.resources import data_dir
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = data_dir("migrations")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -38,6 +39,7 @@ class Migration:
 
 
 def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The numbered migrations in `directory`, in order (empty when there are none)."""
     found: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
         match = _MIGRATION_NAME.match(path.name)
@@ -47,6 +49,19 @@ def discover_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise MigrationError("two migration files share a number")
+    return found
+
+
+def require_migrations(directory: Path | None = None) -> list[Migration]:
+    """The migrations, or MigrationError when there are none: an installation without its
+    migrations would otherwise start on an empty database and fail at the first query."""
+    directory = directory or MIGRATIONS_DIR
+    found = discover_migrations(directory) if directory.is_dir() else []
+    if not found:
+        raise MigrationError(
+            f"no database migrations found in {directory}: the installation is incomplete"
+            " (reinstall the package)"
+        )
     return found
 
 
@@ -135,7 +150,7 @@ class Database:
         """Apply pending migrations in order. Each one is atomic: on failure nothing of it stays."""
         pending = [
             m
-            for m in (migrations if migrations is not None else discover_migrations())
+            for m in (migrations if migrations is not None else require_migrations())
             if m.version not in await self.applied_versions()
         ]
         applied: list[str] = []

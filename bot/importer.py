@@ -1,4 +1,4 @@
-"""Import a directory file (.xlsx / .csv) into the database, all or nothing.
+"""Import a directory file (.xlsx / .xls / .ods / .csv) into the database, all or nothing.
 
     report = await import_file(db, "objects", "对象.xlsx", data, actor=user_id)
 
@@ -96,7 +96,7 @@ class ImportReport:
     missing_columns: list[str] = field(default_factory=list)  # required headers not found
     found_columns: list[str] = field(default_factory=list)  # headers in the file
     ignored_columns: list[str] = field(default_factory=list)  # headers not recognised
-    file_format: str | None = None  # "xlsx" | "csv"
+    file_format: str | None = None  # "xlsx" | "xls" | "ods" | "csv"
     encoding: str | None = None  # CSV only
     sheet: str | None = None  # worksheet used (xlsx)
     header_row: int | None = None  # Excel row number of the header
@@ -199,7 +199,7 @@ def _report_from(
         report.header_row = header.row
     report.file_format = prepared.file_format
     report.encoding = prepared.encoding
-    report.sheet = prepared.sheet if report.file_format == "xlsx" else None
+    report.sheet = prepared.sheet if report.file_format not in (None, "csv") else None
     result = prepared.result
     if result is not None:
         report.total_rows = result.total_rows

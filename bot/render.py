@@ -15,7 +15,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+from bot.resources import data_dir
+
+TEMPLATES_DIR = data_dir("templates")
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024

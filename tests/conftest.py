@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.services import Services
 from tests.fakeapi import FakeBotApi, SentMessage
+from tests.outbox_support import FAST_CLOCK
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 BOT_USERNAME = "county_inspect_bot"
@@ -110,7 +111,7 @@ async def eventually(probe: Callable[[], Awaitable[Any]], expected: Any, wait: f
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi(token=TOKEN, bot_id=123456, bot_username=BOT_USERNAME)
+    fake = FakeBotApi(token=TOKEN, bot_id=123456, bot_username=BOT_USERNAME, limits=FAST_CLOCK)
     await fake.start()
     try:
         yield fake

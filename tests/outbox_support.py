@@ -40,6 +40,10 @@ FAST = OutboxTunables(
     broadcast_progress_seconds=0.3,
 )
 NO_LIMITS = Limits(enabled=False)
+# Telegram's limits on a clock 50 times faster: for the tests that are not about pacing, so a
+# burst of button presses is not paused by 429s for whole seconds. Tests about pacing and 429s
+# pass Limits() (real time) or their own.
+FAST_CLOCK = Limits(time_scale=50.0)
 
 
 def settings_for(api: FakeBotApi, db_path: Path, **outbox: Any) -> Settings:

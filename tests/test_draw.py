@@ -21,6 +21,7 @@ from bot.store import tasks as task_store
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
     ADMIN_ID,
+    FAST_CLOCK,
     add_department,
     add_person,
     db_of,
@@ -46,7 +47,7 @@ def fixed_clock() -> Any:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()
+    fake = FakeBotApi(limits=FAST_CLOCK)
     await fake.start()
     for uid, name in (
         (ADMIN_ID, "县局管理员"),
@@ -257,6 +258,7 @@ async def test_platform_import_bad_rows_then_good_file(api: FakeBotApi, tmp_path
         )
         assert "抽取对象 2 家" in done[-1].text
         await notice_of(api, INS1)
+        await sender_of(app).idle()  # the notices the import queued are out before /verify
         [verified] = await say(api, LEAD, "/verify 1")
         assert "✅ 结果一致" in verified.text and "平台导入" in verified.text
 

@@ -586,3 +586,22 @@ def test_recorded_params_are_decoded() -> None:
         "reply_markup": {"a": 1},
         "x": True,
     }
+
+
+def test_flood_control_on_a_fast_clock_keeps_the_limits_and_real_retry_after() -> None:
+    from bot.emulator.ratelimit import RateLimiter
+
+    now = [100.0]
+    real = RateLimiter(Limits(), clock=lambda: now[0])
+    fast = RateLimiter(Limits(time_scale=50.0), clock=lambda: now[0])
+    for limiter in (real, fast):  # the same burst of 5 passes, the 6th is refused
+        assert [limiter.acquire(7, True) for _ in range(5)] == [None] * 5
+        assert limiter.acquire(7, True) == 1  # retry_after: whole real seconds, at least 1
+    now[0] += 0.1  # a tenth of a real second: 5 emulated seconds on the fast clock
+    assert real.acquire(7, True) == 1
+    assert [fast.acquire(7, True) for _ in range(5)] == [None] * 5
+    for _ in range(20):  # a group: 20 a minute, the minute is 1.2 real seconds
+        assert fast.acquire(-5, False) is None
+    assert fast.acquire(-5, False) == 2  # ceil(1.2 s)
+    now[0] += 1.2
+    assert fast.acquire(-5, False) is None

@@ -13,13 +13,14 @@ from typing import Any
 
 import openpyxl
 import pytest
+import xlwt
 
 from bot import importer
 from bot.config import Tunables
 from bot.db import Database, open_database
 from bot.domain.credit_code import make_credit_code
 from bot.store import directories as store
-from bot.tabular import TableError, _open_xlsx, decode_text, open_table
+from bot.tabular import TableError, _open_zip, decode_text, open_table
 
 CODES = [make_credit_code(f"91130534MA{i:07d}") for i in range(1, 8)]
 A, B, C, D = CODES[:4]
@@ -178,6 +179,140 @@ async def test_objects_xlsx_numbers_from_excel(db: Database) -> None:
         (A, "2026-03", "13800000000"),
         (B, "2026-04", "13912345678"),
     ]
+
+
+def xls(*rows: Sequence[Any], title: str = "Sheet1") -> bytes:
+    """An old binary Excel workbook (BIFF8), as Excel 2003 and WPS save .xls; dates as dates."""
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet(title)
+    date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, date):
+                sheet.write(r, c, value, date_style)
+            elif value is not None:
+                sheet.write(r, c, value)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def ods(*rows: Sequence[Any], title: str = "Sheet1") -> bytes:
+    """A minimal OpenDocument spreadsheet, as LibreOffice and WPS save .ods."""
+    out = []
+    for row in rows:
+        cells = []
+        for value in row:
+            if value is None:
+                cells.append("<table:table-cell/>")
+            elif isinstance(value, (int, float)):
+                cells.append(
+                    f'<table:table-cell office:value-type="float" office:value="{value}">'
+                    f"<text:p>{value}</text:p></table:table-cell>"
+                )
+            elif isinstance(value, date):
+                cells.append(
+                    '<table:table-cell office:value-type="date" '
+                    f'office:date-value="{value.isoformat()}"><text:p>{value}</text:p>'
+                    "</table:table-cell>"
+                )
+            else:
+                cells.append(
+                    '<table:table-cell office:value-type="string">'
+                    f"<text:p>{value}</text:p></table:table-cell>"
+                )
+        out.append("<table:table-row>" + "".join(cells) + "</table:table-row>")
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+        ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"'
+        ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        f'<office:body><office:spreadsheet><table:table table:name="{title}">'
+        + "".join(out)
+        + "</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    mime = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest'
+        ' xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
+        f' manifest:version="1.2"><manifest:file-entry manifest:full-path="/"'
+        f' manifest:media-type="{mime}"/><manifest:file-entry manifest:full-path="content.xml"'
+        ' manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("mimetype", mime, compress_type=zipfile.ZIP_STORED)  # first, uncompressed
+        zf.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["xls", "ods"])
+async def test_objects_from_xls_and_ods_with_dates_and_numbers(db: Database, fmt: str) -> None:
+    make = xls if fmt == "xls" else ods
+    data = make(
+        ("某某县检查对象名录",),
+        OBJECT_HEADERS,
+        (A, "清河县甲商贸有限公司", "餐饮、住宿", None, "低", date(2026, 3, 1), None, 13800000000),
+        (B, "乙", None, None, "D", 202604, None, 13912345678.0, None),
+        title="检查对象",
+    )
+    report = await importer.import_file(db, "objects", f"对象.{fmt}", data)
+    assert report.ok, (report.file_error, [str(e) for e in report.errors])
+    assert (report.file_format, report.sheet, report.header_row) == (fmt, "检查对象", 2)
+    assert report.added == 2
+    assert await rows(
+        db,
+        "SELECT credit_code, name, industry, risk_class, risk_month, phone FROM objects ORDER BY 1",
+    ) == [
+        (A, "清河县甲商贸有限公司", "餐饮、住宿", "A", "2026-03", "13800000000"),
+        (B, "乙", "", "D", "2026-04", "13912345678"),
+    ]
+    # row numbers in errors are the ones the user sees in the spreadsheet
+    bad = make(("统一社会信用代码", "企业名称"), (A, "甲"), (None, None), (A, None))
+    report = await importer.import_file(db, "objects", f"坏.{fmt}", bad)
+    assert [str(e) for e in report.errors] == [
+        f"第 4 行「统一社会信用代码」：与第 2 行重复 ({A})",
+        "第 4 行「企业名称」：不能为空",
+    ]
+
+
+def test_an_xls_renamed_xlsx_and_an_xlsx_renamed_csv_are_read_by_content() -> None:
+    table = open_table("名录.xlsx", xls(("部门编码", "部门名称"), ("SCJG", "县市场监管局")))
+    assert table.format == "xls"
+    assert list(table.sheets[0].rows()) == [
+        (1, ("部门编码", "部门名称")),
+        (2, ("SCJG", "县市场监管局")),
+    ]
+    table = open_table("名录.csv", ods(("部门编码",), ("SCJG",)))
+    assert table.format == "ods" and list(table.sheets[0].rows())[-1] == (2, ("SCJG",))
+
+
+def test_a_sheet_starting_right_of_column_a_keeps_its_column_positions() -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["C3"], sheet["D3"], sheet["C4"] = "部门编码", "部门名称", 0
+    buffer = io.BytesIO()
+    book.save(buffer)
+    got = list(open_table("d.xlsx", buffer.getvalue()).sheets[0].rows())
+    # a row holding only a zero is not blank
+    assert got == [(3, (None, None, "部门编码", "部门名称")), (4, (None, None, 0.0, ""))]
+
+
+def test_a_zip_that_understates_its_inflated_size_is_refused() -> None:
+    data = bytearray(xlsx(("统一社会信用代码", "企业名称"), *[(A, "甲" * 50)] * 200))
+    # shrink the stated size of the worksheet in the central directory and the local header
+    name = b"xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        real = zf.getinfo(name.decode()).file_size
+    stated = (real // 10).to_bytes(4, "little")
+    for at in (i for i in range(len(data)) if data.startswith(name, i)):
+        header = data.rfind(b"PK", 0, at)
+        offset = 22 if data[header + 2 : header + 4] == b"\x03\x04" else 24
+        data[header + offset : header + offset + 4] = stated
+    with pytest.raises(TableError):
+        list(_open_zip(bytes(data), max_inflated=real // 2).sheets[0].rows())
 
 
 async def test_items_csv_with_optional_columns(db: Database) -> None:
@@ -717,18 +852,21 @@ def test_excel_style_shared_strings_rich_text_and_dates() -> None:
     table = open_table("名录.xlsx", handmade_xlsx(sheet, shared))
     assert [s.name for s in table.sheets] == ["名录"]
     got = list(table.sheets[0].rows())
+    # calamine: rows as wide as the sheet, "" for an empty cell (and for an error such as
+    # #N/A), a date-only cell as a date; rows 2 and 5 have no content and are left out
     assert got == [
-        (1, ("统一社会信用代码", "企业名称", "日期")),
-        (3, ("清河县 <甲> & 乙", None, datetime(2027, 12, 31), datetime(2026, 3, 1, 12), True)),
-        (4, (None, "行\r内", "#N/A", "甲x", "")),
-        (6, (-1.5, 13800000000.0, None, "")),
+        (1, ("统一社会信用代码", "企业名称", "日期", "", "")),
+        (3, ("清河县 <甲> & 乙", "", date(2027, 12, 31), datetime(2026, 3, 1, 12), True)),
+        (4, ("", "行\r内", "", "甲x", "")),
+        (6, (-1.5, 13800000000.0, "", "", "")),
     ]
     # openpyxl agrees (it pads the missing row 2; the minimal styles make it warn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         book = openpyxl.load_workbook(io.BytesIO(handmade_xlsx(sheet, shared)), read_only=True)
         expected = [row for row in book.worksheets[0].iter_rows(values_only=True)]
-    assert expected[2][:3] == got[1][1][:3]
+    assert expected[2][0] == got[1][1][0]
+    assert expected[2][2] == datetime.combine(got[1][1][2], datetime.min.time())  # type: ignore[arg-type]
 
 
 def test_namespace_prefixes_and_1904_dates() -> None:
@@ -739,7 +877,7 @@ def test_namespace_prefixes_and_1904_dates() -> None:
         "</x:worksheet>"
     )
     table = open_table("p.xlsx", handmade_xlsx(sheet, date1904=True))
-    assert list(table.sheets[0].rows()) == [(1, ("日期",)), (2, (datetime(1904, 1, 2),))]
+    assert list(table.sheets[0].rows()) == [(1, ("日期",)), (2, (date(1904, 1, 2),))]
 
 
 async def test_row_numbers_follow_excel_when_rows_are_missing_from_the_xml(db: Database) -> None:
@@ -782,6 +920,20 @@ async def test_blank_file_and_excel_sep_line(db: Database) -> None:
 
 def test_inflated_worksheet_is_refused() -> None:
     data = xlsx(("统一社会信用代码", "企业名称"), *[(A, "甲" * 50)] * 200)
-    table = _open_xlsx(data, max_inflated=4096)
     with pytest.raises(TableError, match="解压后超过"):
-        list(table.sheets[0].rows())
+        list(_open_zip(data, max_inflated=4096).sheets[0].rows())
+
+
+async def test_a_damaged_xls_that_crashes_calamine_is_refused_and_the_bot_lives_on(
+    db: Database,
+) -> None:
+    """tests/samples/damaged.xls (a 50-row xlwt workbook with a few bytes changed) makes calamine
+    ask for 171 GB and abort its process: the .xls is read in a child process."""
+    data = (Path(__file__).parent / "samples" / "damaged.xls").read_bytes()
+    report = await importer.import_file(db, "objects", "对象.xls", data)
+    assert not report.ok and report.file_error is not None
+    assert "旧版 Excel" in report.file_error and "另存为" in report.file_error
+    # and a good .xls still reads (in its own child process)
+    good = xls(("部门编码", "部门名称"), ("SCJG", "县市场监管局"))
+    report = await importer.import_file(db, "departments", "部门.xls", good)
+    assert report.ok and report.added == 1

@@ -74,8 +74,11 @@ async def test_bad_files_change_nothing(bot: Harness) -> None:
         ADMIN_ID, "对象.xlsx", b"PK\x03\x04 not really a zip", "对象", expect=2
     )
     assert "❌" in report.text and "Traceback" not in report.text
-    [answer] = await h.upload(ADMIN_ID, "对象.xls", b"\xd0\xcf\x11\xe0", "对象")
-    assert ".xlsx" in answer.text and "另存为" in answer.text
+    # a damaged old-format workbook is read, and refused with the reason
+    [_, report] = await h.upload(ADMIN_ID, "对象.xls", b"\xd0\xcf\x11\xe0", "对象", expect=2)
+    assert "旧版 Excel" in report.text and "另存为" in report.text and ".xlsx" in report.text
+    [answer] = await h.upload(ADMIN_ID, "对象.numbers", b"whatever", "对象")
+    assert "只支持" in answer.text and ".xls" in answer.text and ".ods" in answer.text
     wrong_headers = "名称,代码\n甲,乙\n"
     [_, report] = await h.upload(ADMIN_ID, "x.csv", wrong_headers.encode(), "对象", expect=2)
     assert "统一社会信用代码" in report.text and "❌" in report.text

@@ -122,8 +122,10 @@ async def test_plan_is_for_administrators_and_directories_still_import(bot: Harn
     assert "还没有注册" in refused.text
     [refused] = await h.say(7001, "/plan")
     assert "还没有注册" in refused.text
-    [answer] = await h.upload(ADMIN_ID, "计划.xls", b"\xd0\xcf\x11\xe0", "计划")
-    assert ".xlsx" in answer.text
+    [_, report] = await h.upload(ADMIN_ID, "计划.xls", b"\xd0\xcf\x11\xe0", "计划", expect=2)
+    assert "旧版 Excel" in report.text and ".xlsx" in report.text
+    [answer] = await h.upload(ADMIN_ID, "计划.numbers", b"whatever", "计划")
+    assert ".xlsx" in answer.text and ".ods" in answer.text
     assert await count(h, "plan_items") == 0
     [usage] = await h.say(ADMIN_ID, "/plan nonsense")
     assert "用法" in usage.text

@@ -21,6 +21,7 @@ from bot.config import InvitationTunables, ReminderTunables, Settings
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
     ADMIN_ID,
+    FAST_CLOCK,
     add_department,
     add_person,
     db_of,
@@ -50,7 +51,7 @@ def fixed_clock() -> Any:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()  # Telegram's limits on
+    fake = FakeBotApi(limits=FAST_CLOCK)  # Telegram's limits, on a fast clock
     await fake.start()
     open_chat(fake, ADMIN_ID, "县局管理员")
     for uid, name in ((MZ, "民政联络员"), (SC, "市场联络员"), (WJ, "卫健联络员")):

@@ -520,6 +520,7 @@ async def test_task_detail_shows_missing_results(api: FakeBotApi, tmp_path: Path
         await press(api, WJW_L, review, "全部通过")
         await api.wait_for_messages(WJW_L, before + 1)
         await say(api, LEAD, "/r 1 2 1 书面")
+        await sender_of(app).idle()  # queued notices (the 2027 calendar warning) are out first
         [detail] = await say(api, ADMIN_ID, "/task 1")
         assert "已公示 2 / 4" in detail.text
         missing = detail.text.split("尚缺结果")[1]

@@ -20,6 +20,7 @@ from bot.render import visible_length
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
     ADMIN_ID,
+    FAST_CLOCK,
     add_department,
     add_person,
     db_of,
@@ -53,7 +54,7 @@ def set_now(moment: datetime) -> None:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()  # Telegram's limits on
+    fake = FakeBotApi(limits=FAST_CLOCK)  # Telegram's limits, on a fast clock
     await fake.start()
     open_chat(fake, ADMIN_ID, "县局管理员")
     for uid, name in ((LEAD, "民政联络员"), (SCJG, "市场联络员"), (WJW, "卫健联络员")):

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from itertools import repeat
 from operator import attrgetter
 from typing import Any, Union
@@ -25,7 +25,8 @@ from openpyxl.utils.datetime import from_excel
 
 from bot.domain.credit_code import credit_code_error, normalize_credit_code
 
-CellValue = Union[str, int, float, bool, datetime, date, None]  # noqa: UP007 (run-time alias)
+# time / timedelta: time-only and duration cells of a workbook (shown as text).
+CellValue = Union[str, int, float, bool, datetime, date, time, timedelta, None]  # noqa: UP007
 Row = tuple[int, Sequence[CellValue]]
 
 # -- kinds -----------------------------------------------------------------------------------

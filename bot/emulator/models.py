@@ -28,6 +28,10 @@ class Limits:
     # Each group/supergroup: ``group_per_minute`` messages per sliding ``group_window`` seconds.
     group_per_minute: int = 20
     group_window: float = 60.0
+    # How fast the flood-control clock runs: 1 is real time; 50 refills the buckets and slides
+    # the windows 50 times faster (tests that are not about pacing). `retry_after` stays in
+    # whole real seconds, at least 1, as Telegram sends it.
+    time_scale: float = 1.0
     # Files: getFile refuses bigger files ("file is too big"); uploads above the upload limit
     # are refused with 413.
     max_download_size: int = 20 * MB

@@ -29,7 +29,8 @@ class RateLimiter:
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
-        self._clock = clock
+        scale = limits.time_scale
+        self._clock = clock if scale == 1 else (lambda: clock() * scale)
         self._global: deque[float] = deque()
         self._groups: dict[int, deque[float]] = {}
         self._private: dict[int, _Bucket] = {}
@@ -66,7 +67,7 @@ class RateLimiter:
                 waits.append(window[0] + limits.group_window - now)
 
         if waits:
-            return max(1, math.ceil(max(waits)))
+            return max(1, math.ceil(max(waits) / limits.time_scale))
         self._global.append(now)
         if bucket is not None:
             bucket.tokens -= 1

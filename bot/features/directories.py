@@ -1,4 +1,4 @@
-"""The county directories in the bot: upload .xlsx/.csv to import, /template, /directories."""
+"""The county directories in the bot: upload a spreadsheet to import, /template, /directories."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from telegram import Document, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import clock, importer
+from bot import clock, importer, tabular
 from bot.domain.roles import Identity, Role
 from bot.features.common import Context, button, command, edit, identify, refuse, reply
 from bot.services import services
@@ -19,7 +19,7 @@ from bot.store import directories
 log = logging.getLogger(__name__)
 
 KINDS = ("departments", "inspectors", "objects", "items")
-SUPPORTED = (".xlsx", ".csv")
+SUPPORTED = tabular.SUPPORTED_EXTENSIONS  # .xlsx .xlsm .xls .ods .csv
 # Caption words that ask for a check without writing. Not "检查": it begins 检查对象 / 检查事项.
 DRY_RUN_WORDS = ("试导入", "预检", "dry-run", "dry")
 

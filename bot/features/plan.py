@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
-from bot import clock, plan_import
+from bot import clock, plan_import, tabular
 from bot.domain.roles import Identity, Role
 from bot.features.common import Context, command, identify, refuse, reply
 from bot.services import Services, services
@@ -28,7 +28,7 @@ from bot.store import directories as directory_store
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = (".xlsx", ".xlsm", ".csv")
+SUPPORTED = tabular.SUPPORTED_EXTENSIONS  # .xlsx .xlsm .xls .ods .csv
 DRY_RUN_WORDS = ("试导入", "预检", "dry-run", "dry")
 # 计划, 年度计划, 2026年度计划, 年度抽查计划, 抽查计划 … at the start of the caption.
 CAPTION = re.compile(r"^\s*(?:\d{4}\s*年?\s*)?(?:年度)?(?:随机)?(?:抽查)?(?:工作)?计划")

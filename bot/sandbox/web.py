@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -34,12 +33,13 @@ from aiohttp import web
 from bot.emulator import SentMessage
 from bot.emulator.world import ChatRecord, StoredMessage
 from bot.render import Renderer
+from bot.resources import package_dir
 from bot.sandbox import demo
 from bot.sandbox.core import Sandbox
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = package_dir("bot.sandbox", "static")
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _MEMBER = ("creator", "administrator", "member", "restricted")
