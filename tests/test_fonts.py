@@ -48,7 +48,10 @@ def test_chinese_labels_are_drawn_with_the_packaged_font(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a missing glyph would be a UserWarning
         png = charts.render_png(
-            "清河县一业一查指标", ["县民政局", "县市场监督管理局"], SERIES, target_word="目标"
+            "清河县一业一查指标",
+            ["县民政局", "县市场监督管理局"],
+            SERIES,
+            words=charts.Words(target="目标", county="清河县", no_data="无数据"),
         )
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     packaged = str(charts.packaged_font_path())

@@ -476,8 +476,9 @@ async def test_reminders_escalation_extension_and_confirmation(
             lambda: [m for m in api.chat_messages(SCJG) if "截止时间已延长" in m.text]
         )
         assert "2026-12-03（周四）18:00" in extended[0].text
-        # the same button again: already handled
-        assert "已过期" in await lead.press(escalation, "延长 1 个工作日")
+        # the escalation is rewritten from the new state: the new deadline, no buttons left
+        await until(lambda: current(api, escalation).buttons == [])
+        assert "已延长至 2026-12-03（周四）18:00" in current(api, escalation).text
         # Thursday 09:00: a reminder for the new deadline; 18:00: escalated again
         set_now(beijing(3, 9, 0))
         await feature.run_due(app)
