@@ -39,6 +39,7 @@ from telegram.ext import (
 )
 
 from bot import clock, workcal
+from bot import reminders as engine
 from bot.config import InvitationTunables
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
@@ -1149,6 +1150,7 @@ async def _extend(
             )
             fresh = await store.load(conn, task.id)
             assert fresh is not None
+            await engine.task_changed(conn, svc, task.id)
             await _refresh(conn, svc, fresh)
             await _invite(
                 conn,
@@ -1208,6 +1210,7 @@ async def _confirm(
     )
     fresh = await store.load(conn, task.id)
     assert fresh is not None
+    await engine.task_changed(conn, svc, task.id)  # its result deadline is now planned
     await _refresh(conn, svc, fresh, closed=True)
     joined = [i.department_code for i in fresh.invitations if i.answer is Answer.JOINED]
     users = await store.liaisons(conn, [fresh.lead_department, *joined])
@@ -1320,6 +1323,7 @@ async def _cancel(
                     frozenset(everyone | {identity.tg_user_id}),
                 )
                 starts = [t.starts_at.astimezone(svc.settings.tz) for t in sessions]
+                await engine.task_changed(conn, svc, fresh.id)
                 await _notify(
                     conn, svc, fresh, everyone, "cancelled", kind="cancelled", trainings=starts
                 )
