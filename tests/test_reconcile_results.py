@@ -134,7 +134,6 @@ async def test_results_all_published_leave_no_result_deadline_reminders(
             "SELECT COUNT(*) FROM reminders WHERE series = 'result:1' AND status = 'pending'"
         )
         assert row is not None and row[0] == 0
-        clock.set_source(lambda: beijing(1, 8, 9).replace(year=2027))
         for day in (8, 13, 14, 18):
             await run_reminders(api, app, beijing(1, day, 9).replace(year=2027))
         for uid in (LEAD, WJW_L, ADMIN_ID):
