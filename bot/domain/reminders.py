@@ -176,14 +176,6 @@ def training_slots(
     return found
 
 
-def offset_label(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        return f"{minutes // 1440} 天"
-    if minutes % 60 == 0:
-        return f"{minutes // 60} 小时"
-    return f"{minutes} 分钟"
-
-
 # -- result deadlines ----------------------------------------------------------------------------
 
 
@@ -404,8 +396,9 @@ def result_plan(
     base = f"result:{task_id}:{deadline}"
     found: list[Planned] = []
     users = sorted(set(liaisons))
+    slots = result_slots(deadline, days_before, at, calendar, tz)
     for uid in users:
-        for n, when in result_slots(deadline, days_before, at, calendar, tz):
+        for n, when in slots:
             found.append(
                 Planned(
                     f"{base}:before:{n}:{uid}",
@@ -444,8 +437,9 @@ def followup_plan(
     base = f"followup:{result_id}:{due}"
     users = sorted(set(people))
     found: list[Planned] = []
+    slots = result_slots(due, days_before, at, calendar, tz)
     for uid in users:
-        for n, when in result_slots(due, days_before, at, calendar, tz):
+        for n, when in slots:
             found.append(
                 Planned(
                     f"{base}:before:{n}:{uid}",
