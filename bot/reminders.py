@@ -2,8 +2,20 @@
 
 Each reminder is a row of the table `reminders`: what (`kind`, `payload`), for whom
 (`tg_user_id`), when (`due_at`, quiet hours already applied; `purpose_at`, the event it is about)
-and a unique `dedup_key`. Series (quarterly reports, training, result deadlines) plan their rows
-ahead with `INSERT OR IGNORE` on the key, so planning twice adds nothing.
+and a unique `dedup_key`.
+
+Reconciled from their sources. A series (`report:2026Q4`, `training:3`, `result:12`,
+`followup:12`) is one source: a feature registers, per series prefix, how to compute the
+series' plan from the current state (a pure function in bot.domain.reminders fed by the
+feature's query) and which series are live. `reconcile(conn, svc, series)` recomputes one
+series and makes its pending rows exactly the plan (bot.domain.reminders.reconcile: obsolete
+pending rows cancelled, missing ones planned, unchanged ones kept, nothing doubled). Every
+change to a source calls it in the change's own transaction: a report submitted, a follow-up
+set or closed, a training set, moved or cancelled, a task confirmed, cancelled, extended or
+done (`task_changed`), a /holiday day added or removed (`calendar_changed`: every series that
+depends on the calendar). The scan below reconciles every live series too, as a safety net
+(liaisons added since, a new quarter). So the pending rows are what will be sent, and
+/reminders lists them. Texts are composed when sent, from the state at that moment.
 
 `run_due(app)` is the only thing that sends. It runs from PTB's JobQueue (APScheduler on the
 running loop, in Beijing time) every `scan_seconds` and right after start-up, and tests call it
@@ -35,7 +47,8 @@ from datetime import datetime, timedelta
 from telegram.ext import Application, ContextTypes
 
 from bot import clock, workcal
-from bot.domain.reminders import Decision, Quiet, decide
+from bot.domain.reminders import Decision, Existing, Planned, Quiet, Reconciliation, decide
+from bot.domain.reminders import reconcile as reconcile_rows
 from bot.render import Rendered
 from bot.services import Services
 from bot.store import audit, outbox
@@ -57,6 +70,23 @@ class Composed:
 Composer = Callable[[Conn, Services, Reminder, datetime], Awaitable[Composed | None]]
 # plan(conn, svc, now in Beijing time): add the rows a series needs (idempotent)
 Planner = Callable[[Conn, Services, datetime], Awaitable[None]]
+# desired(conn, svc, series, now in Beijing time) -> the series' plan from the current state
+Desired = Callable[[Conn, Services, str, datetime], Awaitable[list[Planned]]]
+# live(conn, svc, now) -> the series of this prefix that may need reminders now
+Live = Callable[[Conn, Services, datetime], Awaitable[list[str]]]
+# of_task(conn, task id) -> the series of this prefix that depend on that task
+OfTask = Callable[[Conn, int], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of source (series prefix) and how to plan it."""
+
+    desired: Desired
+    live: Live
+    of_task: OfTask | None = None
+    calendar: bool = False  # its plan depends on the working-day calendar
+    late_hours: bool = True  # a slot up to grace_hours late is still sent (False: not at all)
 
 
 @dataclass(frozen=True)
@@ -66,14 +96,20 @@ class Kind:
 
 
 def composed(message: Rendered) -> Composed:
-    """A reminder's message; its first line (templates keep tags within a line) is its digest
-    line."""
-    first = next((line for line in message.text.splitlines() if line.strip()), "")
-    return Composed(message, first)
+    """A reminder's message; its first line (templates keep tags within a line), with the list
+    right under it (lines starting "•"), is its digest entry."""
+    lines = [line for line in message.text.splitlines() if line.strip()]
+    kept = lines[:1]
+    for line in lines[1:]:
+        if not line.lstrip().startswith("•"):
+            break
+        kept.append(line)
+    return Composed(message, "\n".join(kept))
 
 
 KINDS: dict[str, Kind] = {}
 PLANNERS: dict[str, Planner] = {}
+SOURCES: dict[str, Source] = {}
 
 
 def register_kind(name: str, compose: Composer, *, expires_with_purpose: bool = True) -> None:
@@ -82,6 +118,85 @@ def register_kind(name: str, compose: Composer, *, expires_with_purpose: bool = 
 
 def register_planner(name: str, planner: Planner) -> None:
     PLANNERS[name] = planner
+
+
+def register_source(
+    prefix: str,
+    desired: Desired,
+    live: Live,
+    *,
+    of_task: OfTask | None = None,
+    calendar: bool = False,
+    late_hours: bool = True,
+) -> None:
+    SOURCES[prefix] = Source(desired, live, of_task, calendar, late_hours)
+
+
+def _existing(reminder: Reminder) -> Existing:
+    return Existing(
+        reminder.id,
+        reminder.dedup_key,
+        reminder.kind,
+        reminder.tg_user_id,
+        reminder.due_at,
+        reminder.purpose_at,
+        reminder.payload,
+        reminder.status,
+    )
+
+
+async def reconcile(
+    conn: Conn, svc: Services, series: str, now: datetime | None = None
+) -> Reconciliation:
+    """Make the pending rows of one series its current plan (inside the caller's
+    transaction)."""
+    source = SOURCES.get(series.partition(":")[0])
+    if source is None:
+        raise KeyError(f"no reminder source for {series}")
+    now = now or local_now(svc)
+    planned = await source.desired(conn, svc, series, now)
+    grace = timedelta(hours=svc.settings.tunables.reminders.grace_hours)
+    skip_before = now - grace if source.late_hours else now
+    rows = await store.of_series(conn, series)
+    change = reconcile_rows(planned, [_existing(r) for r in rows], skip_before)
+    if change.changed:
+        await store.apply(conn, series, change)
+        log.info(
+            "reminders: %s reconciled: +%d ~%d -%d",
+            series,
+            len(change.add),
+            len(change.update),
+            len(change.cancel) + len(change.skip),
+        )
+    return change
+
+
+async def reconcile_prefix(conn: Conn, svc: Services, prefix: str, now: datetime) -> None:
+    """Every live series of one prefix, and every one that still has pending rows."""
+    source = SOURCES[prefix]
+    live = await source.live(conn, svc, now)
+    pending = await store.series_with_pending(conn, prefix)
+    for series in dict.fromkeys([*live, *pending]):
+        await reconcile(conn, svc, series, now)
+
+
+async def task_changed(conn: Conn, svc: Services, task_id: int) -> None:
+    """A task was confirmed, cancelled, extended or done: reconcile every series about it."""
+    now = local_now(svc)
+    for source in SOURCES.values():
+        if source.of_task is None:
+            continue
+        for series in await source.of_task(conn, task_id):
+            await reconcile(conn, svc, series, now)
+
+
+async def calendar_changed(conn: Conn, svc: Services) -> None:
+    """A /holiday day was added or removed (the calendar already reloaded with it): reconcile
+    every series whose plan depends on working days."""
+    now = local_now(svc)
+    for prefix, source in SOURCES.items():
+        if source.calendar:
+            await reconcile_prefix(conn, svc, prefix, now)
 
 
 def quiet(svc: Services) -> Quiet:
@@ -105,6 +220,12 @@ async def run_due(app: Application) -> None:
                 await planner(conn, svc, now)
         except Exception:
             log.exception("reminders: planning %s failed; the others go on", name)
+    for prefix in SOURCES:
+        try:
+            async with svc.db.transaction() as conn:
+                await reconcile_prefix(conn, svc, prefix, now)
+        except Exception:
+            log.exception("reminders: reconciling %s failed; the others go on", prefix)
     t = svc.settings.tunables.reminders
     grace = timedelta(hours=t.grace_hours)
     q = quiet(svc)

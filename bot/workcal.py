@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import aiosqlite
 
@@ -28,7 +29,21 @@ _db_days: dict[str, tuple[frozenset[date], frozenset[date]]] = {}
 
 async def load(db: Database) -> None:
     """Read the /holiday days (at start-up and after each change)."""
-    rows = await db.fetchall("SELECT day, kind FROM calendar_days")
+    _keep(db, await db.fetchall("SELECT day, kind FROM calendar_days"))
+
+
+async def load_within(conn: Conn, db: Database) -> None:
+    """Read the /holiday days inside a transaction that changed them, so what it computes
+    next (reminders reconciled in the same transaction) sees the change. A rollback must be
+    followed by `load(db)`."""
+    cursor = await conn.execute("SELECT day, kind FROM calendar_days")
+    rows = await cursor.fetchall()
+    await cursor.close()
+    _keep(db, rows)
+
+
+def _keep(db: Database, rows: Iterable[Any]) -> None:
+    rows = list(rows)
     holidays = frozenset(date.fromisoformat(r["day"]) for r in rows if r["kind"] == "holiday")
     workdays = frozenset(date.fromisoformat(r["day"]) for r in rows if r["kind"] == "workday")
     _db_days[str(db.path)] = (holidays, workdays)

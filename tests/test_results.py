@@ -479,12 +479,13 @@ async def test_followup_due_date_reminders_until_closed(api: FakeBotApi, tmp_pat
         await run_reminders(api, app, beijing(12, 24, 9))
         assert len(texts(api, ADMIN_ID, "整改已逾期")) == 1
         assert len(texts(api, WJW_L, "联合检查 #1 对象")) == 3
-        # object 2 (due 23 December, closed first): every reminder planned for it was dropped
+        # object 2 (due 23 December, closed first): every reminder planned for it was
+        # cancelled when it was closed (reconciled in that transaction)
         rows = await db_of(app).fetchall(
             "SELECT status, count(*) FROM reminders WHERE kind LIKE 'followup.%'"
             " AND payload LIKE '%2026-12-23%' GROUP BY status"
         )
-        assert [tuple(r) for r in rows] == [("skipped", 7)]  # 2 × 2 before, 3 overdue
+        assert [tuple(r) for r in rows] == [("cancelled", 7)]  # 2 × 2 before, 3 overdue
 
 
 async def test_task_detail_shows_missing_results(api: FakeBotApi, tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ Result deadlines: results are entered, reviewed and published within `[results] 
 is not cancelled or done, the liaisons of the participating departments are reminded
 5, 2 and 1 working days before (09:00), and once the deadline passed, liaisons and
 administrators are told on the next working day. A task whose results are all published
-(the results feature then moves it to 已完成) gets no more of them.
+(the results feature then moves it to 已完成) gets no more of them. The series `result:<task>`
+is reconciled when the task is confirmed, cancelled, extended or done and when /holiday changes
+the calendar (which may move the deadline: every slot of the old deadline is cancelled). A
+reminder says the working days left as counted on the day it is sent.
 
 Callback data: `rm:<pause|resume>:<series>`.
 """
@@ -15,7 +18,7 @@ Callback data: `rm:<pause|resume>:<series>`.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from telegram import Update
 from telegram.ext import (
@@ -44,15 +47,6 @@ RESULT_STATES = ("confirmed", "drawn", "inspecting", "publishing")
 # -- result deadlines ----------------------------------------------------------------------------
 
 
-async def results_complete(conn: Conn, task_id: int) -> bool:
-    """Whether every result of a task is published: the results feature marks such a task done
-    (bot.domain.results.progress_stage) in the transaction that publishes the last result."""
-    cursor = await conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,))
-    row = await cursor.fetchone()
-    await cursor.close()
-    return row is not None and row[0] == "done"
-
-
 async def _participants(conn: Conn, task_id: int) -> tuple[str, list[str]]:
     cursor = await conn.execute("SELECT lead_department FROM tasks WHERE id = ?", (task_id,))
     row = await cursor.fetchone()
@@ -67,74 +61,87 @@ async def _participants(conn: Conn, task_id: int) -> tuple[str, list[str]]:
     return lead, [lead, *joined]
 
 
-async def plan_results(conn: Conn, svc: Services, now: datetime) -> None:
-    t = svc.settings.tunables.reminders
-    cal = workcal.calendar(svc)
-    tz = svc.settings.tz
+async def _result_series(conn: Conn, svc: Services, now: datetime) -> list[str]:
     cursor = await conn.execute(
-        f"SELECT id, window_end FROM tasks WHERE state IN ({','.join('?' * len(RESULT_STATES))})",
+        f"SELECT id FROM tasks WHERE state IN ({','.join('?' * len(RESULT_STATES))})",
         RESULT_STATES,
     )
-    tasks = [(int(r[0]), date.fromisoformat(r[1])) for r in await cursor.fetchall()]
+    rows = await cursor.fetchall()
     await cursor.close()
-    admins = await workcal.admins(conn, svc.settings.admins)
-    grace = timedelta(hours=t.grace_hours)
-    for task_id, window_end in tasks:
-        await workcal.note_gaps(conn, svc, [window_end])
-        deadline = rules.result_deadline(window_end, cal, t.result_working_days)
-        await workcal.note_gaps(conn, svc, [deadline])
-        end = datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=tz)
-        overdue_at = datetime.combine(cal.add_workdays(deadline, 1), t.result_time, tzinfo=tz)
-        _, departments = await _participants(conn, task_id)
-        people = await store.liaisons(conn, departments)
-        users = sorted({uid for ids in people.values() for uid in ids})
-        series = f"result:{task_id}"
-        payload = {"task": task_id, "deadline": deadline.isoformat()}
-        for uid in users:
-            for n, when in rules.result_slots(
-                deadline, t.result_days_before, t.result_time, cal, tz
-            ):
-                await store.plan(
-                    conn,
-                    series=series,
-                    kind="result.before",
-                    user=uid,
-                    due=when,
-                    purpose=end,
-                    payload={**payload, "days": n},
-                    key=f"result:{task_id}:{deadline}:before:{n}:{uid}",
-                    skip_before=now - grace,
-                )
-        for uid in sorted(set(users) | set(admins)):
-            await store.plan(
-                conn,
-                series=series,
-                kind="result.overdue",
-                user=uid,
-                due=overdue_at,
-                payload=payload,
-                key=f"result:{task_id}:{deadline}:overdue:{uid}",
-                skip_before=now - grace,
-            )
+    return [f"result:{r[0]}" for r in rows]
+
+
+async def _task_series(conn: Conn, task_id: int) -> list[str]:
+    return [f"result:{task_id}"]
+
+
+async def current_deadline(conn: Conn, svc: Services, task_id: int) -> date | None:
+    """The task's result deadline by today's calendar; None unless its results are due."""
+    cursor = await conn.execute("SELECT window_end, state FROM tasks WHERE id = ?", (task_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    if row is None or row[1] not in RESULT_STATES:
+        return None
+    return rules.result_deadline(
+        date.fromisoformat(row[0]),
+        workcal.calendar(svc),
+        svc.settings.tunables.reminders.result_working_days,
+    )
+
+
+async def desired_results(
+    conn: Conn, svc: Services, series: str, now: datetime
+) -> list[rules.Planned]:
+    """The plan of `result:<task>` from the task's state, window and participants."""
+    t = svc.settings.tunables.reminders
+    task_id = int(series.partition(":")[2])
+    cursor = await conn.execute("SELECT window_end, state FROM tasks WHERE id = ?", (task_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    if row is None or row[1] not in RESULT_STATES:
+        return []
+    window_end = date.fromisoformat(row[0])
+    cal = workcal.calendar(svc)
+    deadline = rules.result_deadline(window_end, cal, t.result_working_days)
+    await workcal.note_gaps(conn, svc, [window_end, deadline])
+    _, departments = await _participants(conn, task_id)
+    people = await store.liaisons(conn, departments)
+    return rules.result_plan(
+        task_id,
+        window_end,
+        [uid for ids in people.values() for uid in ids],
+        await workcal.admins(conn, svc.settings.admins),
+        working_days=t.result_working_days,
+        days_before=t.result_days_before,
+        at=t.result_time,
+        calendar=cal,
+        tz=svc.settings.tz,
+    )
 
 
 async def compose_result(
     conn: Conn, svc: Services, reminder: Reminder, now: datetime
 ) -> engine.Composed | None:
+    """Said as of now: the deadline by today's calendar (a reminder for another deadline is
+    obsolete), the working days left counted today."""
     task_id = int(reminder.payload["task"])
-    cursor = await conn.execute("SELECT industry, state FROM tasks WHERE id = ?", (task_id,))
+    cursor = await conn.execute("SELECT industry FROM tasks WHERE id = ?", (task_id,))
     row = await cursor.fetchone()
     await cursor.close()
-    if row is None or row[1] not in RESULT_STATES or await results_complete(conn, task_id):
+    deadline = await current_deadline(conn, svc, task_id)
+    if row is None or deadline is None or deadline.isoformat() != reminder.payload["deadline"]:
         return None
-    deadline = date.fromisoformat(reminder.payload["deadline"])
+    before = reminder.kind == "result.before"
+    if (before and now.date() > deadline) or (not before and now.date() <= deadline):
+        return None
     rendered = svc.renderer.message(
         "reminders/result.j2",
-        kind="before" if reminder.kind == "result.before" else "overdue",
+        kind="before" if before else "overdue",
         task_id=task_id,
         industry=row[0],
         deadline=deadline,
-        days=reminder.payload.get("days", 0),
+        days=rules.workdays_left(now.date(), deadline, workcal.calendar(svc)),
+        working_days=svc.settings.tunables.reminders.result_working_days,
     )
     return engine.composed(rendered)
 
@@ -191,12 +198,13 @@ async def series_button(update: Update, context: Context, identity: Identity) ->
             )
         overview = await store.series_overview(conn)
         paused = await store.paused(conn)
+        mine = await store.pending_for(conn, identity.tg_user_id, limit=30)
     await query.answer()
     await edit(
         update,
         context,
         "reminders/list.j2",
-        mine=[],
+        mine=mine,
         overview=overview,
         everyone=[],
         who={},
@@ -223,13 +231,18 @@ async def holiday_command(update: Update, context: Context, identity: Identity) 
             return
         day = days[0]
         kind = "workday" if any(a in ("上班", "workday", "调休") for a in args[2:]) else "holiday"
-        async with svc.db.transaction() as conn:
-            if action == "add":
-                await workcal.set_day(conn, day, kind, identity.tg_user_id)
-                removed = True
-            else:
-                removed = await workcal.remove_day(conn, day, identity.tg_user_id)
-        await workcal.load(svc.db)
+        try:
+            async with svc.db.transaction() as conn:
+                if action == "add":
+                    await workcal.set_day(conn, day, kind, identity.tg_user_id)
+                    removed = True
+                else:
+                    removed = await workcal.remove_day(conn, day, identity.tg_user_id)
+                if removed:  # deadlines and reminder days move with the calendar, now
+                    await workcal.load_within(conn, svc.db)
+                    await engine.calendar_changed(conn, svc)
+        finally:
+            await workcal.load(svc.db)
         if not removed:
             await reply(update, context, "reminders/holiday.j2", problem="absent", day=day)
             return
@@ -270,6 +283,8 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(series_button, pattern=r"^rm:"))
     reports.register(app)
     training.register(app)
-    engine.register_planner("results", plan_results)
+    engine.register_source(
+        "result", desired_results, _result_series, of_task=_task_series, calendar=True
+    )
     engine.register_kind("result.before", compose_result)
     engine.register_kind("result.overdue", compose_result, expires_with_purpose=False)

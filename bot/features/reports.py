@@ -6,8 +6,11 @@ stay that date even on a non-working day (see bot/domain/reminders.py); the remi
 1 days before at 09:00 move to the working day before when they fall on a non-working day.
 After a deadline, liaisons of departments still missing are reminded on each of the next
 `overdue_times` (3) working days at 09:00, and the administrators get one escalation listing
-them on the first. Callback data: `rp:<action>:<department>:<period>` (the period the card
-showed; see `period_for`: a late report counts for the missed period while it is overdue).
+them on the first. The reminders are the series `report:<period>`, reconciled whenever a
+report is submitted (bot/reminders.py). /report offers every quarter the department still
+owes (deadline passed, not submitted, since the department was added) as well as the current
+one: a late report can be filed for any of them, at any time. Callback data:
+`rp:<action>:<department>:<period>` (the period the card showed).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import PurePosixPath
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import conversation, workcal
+from bot import clock, conversation, workcal
 from bot import reminders as engine
 from bot.domain import reminders as rules
 from bot.domain.reminders import Period
@@ -57,32 +60,12 @@ def periods_to_plan(current: Period, svc: Services) -> list[Period]:
     return ([max(earlier, key=lambda p: p.deadline)] if earlier else []) + [current]
 
 
-def _overdue_until(period: Period, svc: Services) -> date:
-    """The last day a missed period's overdue reminders run (its escalation window)."""
-    t = svc.settings.tunables.reminders
-    slots = rules.overdue_slots(
-        period.deadline,
-        t.report_overdue_times,
-        t.report_time,
-        workcal.calendar(svc),
-        svc.settings.tz,
-    )
-    return slots[-1].date() if slots else period.deadline
-
-
 async def period_for(conn: Conn, svc: Services, today: date, department: str) -> Period:
-    """The period a report sent today counts for: the earliest one whose deadline has passed,
-    still within its escalation window, that the department has not submitted; else the
-    current one (the next deadline on or after today)."""
-    current = rules.current_period(today, _deadlines(svc))
-    for period in periods_to_plan(current, svc):
-        if period is current:
-            break
-        if period.deadline < today <= _overdue_until(period, svc) and not await store.submitted(
-            conn, period.key, department
-        ):
-            return period
-    return current
+    """The period a report sent today counts for when a button does not say: the oldest
+    quarter the department still owes, else the current one (the next deadline on or after
+    today)."""
+    missed = await missing_periods(conn, svc, today, department)
+    return missed[0] if missed else rules.current_period(today, _deadlines(svc))
 
 
 def _pressed_period(svc: Services, key: str, today: date) -> Period | None:
@@ -97,60 +80,47 @@ def _pressed_period(svc: Services, key: str, today: date) -> Period | None:
     return period
 
 
-async def plan(conn: Conn, svc: Services, now: datetime) -> None:
-    t = svc.settings.tunables.reminders
-    cal = workcal.calendar(svc)
-    tz = svc.settings.tz
-    grace = timedelta(hours=t.grace_hours)
-    current = rules.current_period(now.date(), _deadlines(svc))
-    periods = periods_to_plan(current, svc)
+async def _live(conn: Conn, svc: Services, now: datetime) -> list[str]:
+    periods = periods_to_plan(rules.current_period(now.date(), _deadlines(svc)), svc)
     await workcal.note_gaps(conn, svc, [p.deadline for p in periods])
+    return [f"report:{p.key}" for p in periods]
+
+
+async def desired(conn: Conn, svc: Services, series: str, now: datetime) -> list[rules.Planned]:
+    """The plan of `report:<period>` from who has submitted, who the liaisons are and the
+    calendar; nothing for a period outside the current and the previous one."""
+    key = series.partition(":")[2]
+    periods = periods_to_plan(rules.current_period(now.date(), _deadlines(svc)), svc)
+    period = next((p for p in periods if p.key == key), None)
+    if period is None:
+        return []
+    t = svc.settings.tunables.reminders
     liaisons = await store.liaisons(conn)
-    admins = await workcal.admins(conn, svc.settings.admins)
-    for period in periods:
-        series = f"report:{period.key}"
-        end = _deadline_end(period, svc)
-        before = rules.report_slots(period.deadline, t.report_days_before, t.report_time, cal, tz)
-        after = rules.overdue_slots(period.deadline, t.report_overdue_times, t.report_time, cal, tz)
-        for department, users in liaisons.items():
-            if await store.submitted(conn, period.key, department):
-                continue
-            for uid in users:
-                for days, when in before:
-                    await store.plan(
-                        conn,
-                        series=series,
-                        kind="report.before",
-                        user=uid,
-                        due=when,
-                        purpose=end,
-                        payload={"period": period.key, "department": department, "days": days},
-                        key=f"report:{period.key}:before:{days}:{department}:{uid}",
-                        skip_before=now - grace,
-                    )
-                for n, when in enumerate(after, start=1):
-                    await store.plan(
-                        conn,
-                        series=series,
-                        kind="report.overdue",
-                        user=uid,
-                        due=when,
-                        payload={"period": period.key, "department": department, "n": n},
-                        key=f"report:{period.key}:overdue:{n}:{department}:{uid}",
-                        skip_before=now - grace,
-                    )
-        if after:
-            for uid in admins:
-                await store.plan(
-                    conn,
-                    series=series,
-                    kind="report.escalate",
-                    user=uid,
-                    due=after[0],
-                    payload={"period": period.key},
-                    key=f"report:{period.key}:escalate:{uid}",
-                    skip_before=now - grace,
-                )
+    done = await store.reports(conn, period.key)
+    return rules.report_plan(
+        period,
+        liaisons,
+        set(done),
+        await workcal.admins(conn, svc.settings.admins),
+        days_before=t.report_days_before,
+        overdue_times=t.report_overdue_times,
+        at=t.report_time,
+        calendar=workcal.calendar(svc),
+        tz=svc.settings.tz,
+    )
+
+
+async def missing_periods(conn: Conn, svc: Services, today: date, department: str) -> list[Period]:
+    """Past quarters (deadline before today, since the department was added) it has not
+    submitted a report for, oldest first: a late report may be filed for any of them."""
+    cursor = await conn.execute("SELECT created_at FROM departments WHERE code = ?", (department,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    if row is None:
+        return []
+    since = clock.from_db(row[0]).astimezone(svc.settings.tz).date()
+    missed = rules.periods_missed(since, today, _deadlines(svc))
+    return [p for p in missed if not await store.submitted(conn, p.key, department)]
 
 
 def _period(svc: Services, key: str) -> Period:
@@ -198,27 +168,31 @@ async def compose(
 
 
 async def _card(update: Update, context: Context, identity: Identity, note: str = "") -> None:
+    """Each department's missed quarters (oldest first), then the current one."""
     svc = services(context)
     today = engine.local_now(svc).date()
     period = rules.current_period(today, _deadlines(svc))
     async with svc.db.transaction() as conn:
         names = await store.departments(conn)
         departments = [c for c in identity.liaison_departments if c in names]
-        periods = {c: await period_for(conn, svc, today, c) for c in departments}
-        done: dict[str, store.Report] = {}
-        for code, p in periods.items():
+        entries: list[tuple[str, Period]] = []
+        for code in departments:
+            entries.extend((code, p) for p in await missing_periods(conn, svc, today, code))
+            entries.append((code, period))
+        done: dict[tuple[str, str], store.Report] = {}
+        for code, p in entries:
             found = (await store.reports(conn, p.key)).get(code)
             if found is not None:
-                done[code] = found
+                done[(code, p.key)] = found
         who = await store.names(conn, [r.submitted_by for r in done.values()])
-    shown = set(periods.values())
+    shown = {p for _, p in entries}
     await reply(
         update,
         context,
         "reports/card.j2",
         period=shown.pop() if len(shown) == 1 else period,
-        periods=periods,
-        mixed=len(set(periods.values())) > 1,
+        entries=entries,
+        mixed=len({p for _, p in entries}) > 1,
         today=today,
         departments=departments,
         names=names,
@@ -291,6 +265,7 @@ async def report_button(update: Update, context: Context, identity: Identity) ->
                 entity_id=department,
                 detail={"period": period.key, "how": "other"},
             )
+            await engine.reconcile(conn, svc, f"report:{period.key}")
         names = await _names(svc)
         await reply(
             update,
@@ -354,6 +329,7 @@ async def take_document(update: Update, context: Context, prompt: Prompt) -> boo
             entity_id=department,
             detail={"period": period.key, "how": "upload", "file": name},
         )
+        await engine.reconcile(conn, svc, f"report:{period.key}")
         names = await store.departments(conn)
     await reply(
         update,
@@ -403,6 +379,6 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("reports", reports_command))
     app.add_handler(CallbackQueryHandler(report_button, pattern=r"^rp:"))
     conversation.register("reports.file", take_document, accepts=(conversation.DOCUMENT,))
-    engine.register_planner("reports", plan)
+    engine.register_source("report", desired, _live, calendar=True)
     for kind in ("report.before", "report.overdue", "report.escalate"):
         engine.register_kind(kind, compose, expires_with_purpose=kind == "report.before")

@@ -30,7 +30,7 @@ import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import qrcode
@@ -175,6 +175,7 @@ async def advance(conn: Conn, svc: Services, task: Task, actor: int) -> TaskStat
             break
         current = nxt
     if current is not task.state:
+        await engine.task_changed(conn, svc, task.id)  # e.g. done: no more result deadlines
         await audit.record(
             conn,
             actor=actor,
@@ -1026,6 +1027,7 @@ async def followup_command(update: Update, context: Context, identity: Identity)
                             dedup_key=f"results:notify:{result.id}:{target}:{uid}",
                         )
         if outcome in ("set", "closed") and result is not None:
+            await engine.reconcile(conn, svc, f"followup:{result.task_id}")
             await audit.record(
                 conn,
                 actor=identity.tg_user_id,
@@ -1041,26 +1043,45 @@ async def followup_command(update: Update, context: Context, identity: Identity)
 # -- follow-up reminders (责令限期整改 with a due date) -----------------------------------------
 
 
-async def plan_followups(conn: Conn, svc: Services, now: datetime) -> None:
-    """Plan the reminders of every open 责令限期整改 (idempotent: keyed by result, due date,
-    slot and person; a new due date gets new keys, the old ones are dropped when composed)."""
-    t = svc.settings.tunables.reminders
-    cal = workcal.calendar(svc)
-    tz = svc.settings.tz
-    grace = timedelta(hours=t.grace_hours)
+async def _followup_series(conn: Conn, svc: Services, now: datetime) -> list[str]:
     cursor = await conn.execute(
-        "SELECT r.id, r.task_id, r.department_code, r.followup_due, r.entered_by"
-        " FROM results r JOIN tasks t ON t.id = r.task_id"
+        "SELECT DISTINCT r.task_id FROM results r JOIN tasks t ON t.id = r.task_id"
         " WHERE r.followup = ? AND r.followup_state = 'open' AND r.followup_due IS NOT NULL"
-        " AND t.state != 'cancelled' ORDER BY r.id",
+        " AND t.state != 'cancelled' ORDER BY r.task_id",
         (Measure.RECTIFY.value,),
     )
     rows = list(await cursor.fetchall())
     await cursor.close()
+    return [f"followup:{r[0]}" for r in rows]
+
+
+async def _followup_of_task(conn: Conn, task_id: int) -> list[str]:
+    return [f"followup:{task_id}"]
+
+
+async def desired_followups(
+    conn: Conn, svc: Services, series: str, now: datetime
+) -> list[reminder_rules.Planned]:
+    """The plan of `followup:<task>`: for each open 责令限期整改 with a due date, the
+    department's liaisons and the person who entered it (while reachable) before the due date,
+    and with the administrators after it; nothing once closed, changed or the task cancelled."""
+    t = svc.settings.tunables.reminders
+    task_id = int(series.partition(":")[2])
+    cursor = await conn.execute(
+        "SELECT r.id, r.department_code, r.followup_due, r.entered_by"
+        " FROM results r JOIN tasks t ON t.id = r.task_id"
+        " WHERE r.task_id = ? AND r.followup = ? AND r.followup_state = 'open'"
+        " AND r.followup_due IS NOT NULL AND t.state != 'cancelled' ORDER BY r.id",
+        (task_id, Measure.RECTIFY.value),
+    )
+    rows = list(await cursor.fetchall())
+    await cursor.close()
     if not rows:
-        return
+        return []
+    cal = workcal.calendar(svc)
     admins = await workcal.admins(conn, svc.settings.admins)
-    for result_id, task_id, dept, due_text, entered_by in rows:
+    found: list[reminder_rules.Planned] = []
+    for result_id, dept, due_text, entered_by in rows:
         due = date.fromisoformat(due_text)
         await workcal.note_gaps(conn, svc, [due])
         people = set((await task_store.liaisons(conn, [dept])).get(dept, []))
@@ -1070,36 +1091,17 @@ async def plan_followups(conn: Conn, svc: Services, now: datetime) -> None:
         if await cursor.fetchone() is not None:
             people.add(int(entered_by))
         await cursor.close()
-        series = f"followup:{task_id}"
-        payload = {"result": result_id, "due": due.isoformat()}
-        end = datetime.combine(due + timedelta(days=1), time(0), tzinfo=tz)
-        key = f"followup:{result_id}:{due}"
-        slots = reminder_rules.result_slots(due, t.followup_days_before, t.followup_time, cal, tz)
-        for uid in sorted(people):
-            for n, when in slots:
-                await reminder_store.plan(
-                    conn,
-                    series=series,
-                    kind="followup.before",
-                    user=uid,
-                    due=when,
-                    purpose=end,
-                    payload={**payload, "days": n},
-                    key=f"{key}:before:{n}:{uid}",
-                    skip_before=now - grace,
-                )
-        overdue_at = datetime.combine(cal.add_workdays(due, 1), t.followup_time, tzinfo=tz)
-        for uid in sorted(people | set(admins)):
-            await reminder_store.plan(
-                conn,
-                series=series,
-                kind="followup.overdue",
-                user=uid,
-                due=overdue_at,
-                payload=payload,
-                key=f"{key}:overdue:{uid}",
-                skip_before=now - grace,
-            )
+        found += reminder_rules.followup_plan(
+            result_id,
+            due,
+            sorted(people),
+            admins,
+            days_before=t.followup_days_before,
+            at=t.followup_time,
+            calendar=cal,
+            tz=svc.settings.tz,
+        )
+    return found
 
 
 async def compose_followup(
@@ -1127,7 +1129,7 @@ async def compose_followup(
         enterprise=b.name_of(result.seq),
         dept=b.names.get(result.department_code, result.department_code),
         due=result.followup_due.isoformat(),
-        days=reminder.payload.get("days", 0),
+        days=reminder_rules.workdays_left(now.date(), result.followup_due, workcal.calendar(svc)),
         note=result.followup_note,
     )
     return engine.composed(rendered)
@@ -1372,6 +1374,12 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
     app.add_handler(CallbackQueryHandler(guidance_button, pattern=r"^rs:g:\d+$"))
     app.add_handler(CallbackQueryHandler(checkin_button, pattern=r"^rc:\d+:\d+$"))
-    engine.register_planner("followups", plan_followups)
+    engine.register_source(
+        "followup",
+        desired_followups,
+        _followup_series,
+        of_task=_followup_of_task,
+        calendar=True,
+    )
     engine.register_kind("followup.before", compose_followup)
     engine.register_kind("followup.overdue", compose_followup, expires_with_purpose=False)

@@ -36,6 +36,7 @@ from telegram.ext import (
 )
 
 from bot import clock, conversation, workcal
+from bot import reminders as engine
 from bot.config import InvitationTunables
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
@@ -1212,6 +1213,7 @@ async def _extend(
             )
             fresh = await store.load(conn, task.id)
             assert fresh is not None
+            await engine.task_changed(conn, svc, task.id)
             # the card, and every private message: the escalations say it was extended and lose
             # their buttons; invitations and reminders show the new deadline
             await _refresh(conn, svc, fresh, closed=True)
@@ -1273,6 +1275,7 @@ async def _confirm(
     )
     fresh = await store.load(conn, task.id)
     assert fresh is not None
+    await engine.task_changed(conn, svc, task.id)  # its result deadline is now planned
     await _refresh(conn, svc, fresh, closed=True)
     joined = [i.department_code for i in fresh.invitations if i.answer is Answer.JOINED]
     users = await store.liaisons(conn, [fresh.lead_department, *joined])
@@ -1394,6 +1397,7 @@ async def _cancel(
                     frozenset(everyone | {identity.tg_user_id}),
                 )
                 starts = [t.starts_at.astimezone(svc.settings.tz) for t in sessions]
+                await engine.task_changed(conn, svc, fresh.id)
                 await _notify(
                     conn, svc, fresh, everyone, "cancelled", kind="cancelled", trainings=starts
                 )

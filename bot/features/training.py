@@ -5,8 +5,11 @@ participating department's liaison may announce its own (its own people are invi
 invited is told (outbox), answers 参加 or 请假 (with a reason), and is reminded before the
 session (`[training] offsets`, default 3 days, 1 day, 2 hours; the one-day reminder doubles as
 the nudge to those who have not answered). The lead liaisons get an attendance summary a day
-before. Moving a session bumps its version: pending reminders of the old time are cancelled,
-everyone is told, and new ones are planned; cancelling tells everyone and cancels them.
+before. The reminders are the series `training:<id>`, reconciled (bot/reminders.py) in the
+transaction that sets, moves or cancels the session or changes its task: moving bumps its
+version, so the old time's pending reminders are cancelled and the new ones planned;
+cancelling cancels them. A reminder says the time left when it is sent (quiet hours may have
+moved it).
 
 Callback data: `tr:<training>:<a|l|move|cancel>`. Typed input (time, place, notes, reason) are
 prompts of bot.conversation (kinds training.details, training.leave).
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from telegram import Update
@@ -156,57 +159,45 @@ async def _view(conn: Conn, svc: Services, training: Training) -> dict[str, Any]
 # -- planning ------------------------------------------------------------------------------------
 
 
-async def plan_one(conn: Conn, svc: Services, training: Training, now: datetime) -> None:
-    if training.state != "active" or training.starts_at <= now:
-        return
+async def desired(conn: Conn, svc: Services, series: str, now: datetime) -> list[rules.Planned]:
+    """The plan of `training:<id>` from the session (time, version, state), its task's state
+    and who is on it; nothing once it is cancelled, over, or its task closed."""
+    training = await load(conn, int(series.partition(":")[2]))
+    if training is None:
+        return []
     task = await _task(conn, training.task_id)
-    if task is None or task["state"] in CLOSED_TASK_STATES:
-        return
+    live = (
+        training.state == "active"
+        and training.starts_at > now
+        and task is not None
+        and task["state"] not in CLOSED_TASK_STATES
+    )
     t = svc.settings.tunables.reminders
-    starts = training.starts_at.astimezone(svc.settings.tz)
-    series = f"training:{training.id}"
-    base = f"training:{training.id}:v{training.version}"
-    payload = {"training": training.id, "version": training.version}
-    for uid in await people(conn, training, task):
-        for minutes, when in rules.training_slots(
-            starts, t.training_offsets_minutes, engine.quiet(svc)
-        ):
-            await store.plan(
-                conn,
-                series=series,
-                kind="training.remind",
-                user=uid,
-                due=when,
-                purpose=starts,
-                payload={**payload, "minutes": minutes},
-                key=f"{base}:{minutes}:{uid}",
-                skip_before=now,
-            )
-    lead = await store.liaisons(conn, [training.department])
-    summary_at = engine.quiet(svc).place(starts - timedelta(days=1), starts)
-    for uid in lead.get(training.department, []):
-        await store.plan(
-            conn,
-            series=series,
-            kind="training.summary",
-            user=uid,
-            due=summary_at,
-            purpose=starts,
-            payload=payload,
-            key=f"{base}:summary:{uid}",
-            skip_before=now,
-        )
+    organisers = await store.liaisons(conn, [training.department])
+    return rules.training_plan(
+        training.id,
+        training.version,
+        training.starts_at.astimezone(svc.settings.tz) if live else None,
+        await people(conn, training, task) if live and task else [],
+        organisers.get(training.department, []),
+        offsets_minutes=t.training_offsets_minutes,
+        quiet=engine.quiet(svc),
+    )
 
 
-async def plan(conn: Conn, svc: Services, now: datetime) -> None:
-    """Scan: plan sessions to come again (people who joined the task since are added)."""
+async def _live(conn: Conn, svc: Services, now: datetime) -> list[str]:
+    """Sessions to come (people who joined the task since are added by reconciling them)."""
     rows = await _rows(
         conn,
-        "SELECT * FROM trainings WHERE state = 'active' AND starts_at > ?",
+        "SELECT id FROM trainings WHERE state = 'active' AND starts_at > ?",
         (clock.to_db(now),),
     )
-    for row in rows:
-        await plan_one(conn, svc, _training(row), now)
+    return [f"training:{r[0]}" for r in rows]
+
+
+async def _of_task(conn: Conn, task_id: int) -> list[str]:
+    rows = await _rows(conn, "SELECT id FROM trainings WHERE task_id = ?", (task_id,))
+    return [f"training:{r[0]}" for r in rows]
 
 
 async def compose(
@@ -236,7 +227,7 @@ async def compose(
         "training/notice.j2",
         **view,
         kind="remind",
-        offset=rules.offset_label(minutes),
+        offset=rules.remaining_label(view["starts"], now),
         answer=given.get(reminder.tg_user_id),
         nudge=minutes <= 1440 and reminder.tg_user_id not in given,
     )
@@ -286,7 +277,7 @@ async def cancel_for_task(
             "UPDATE trainings SET state = 'cancelled', updated_at = ? WHERE id = ?",
             (clock.now_db(), training.id),
         )
-        await store.cancel(conn, series=f"training:{training.id}")
+        await engine.reconcile(conn, svc, f"training:{training.id}")
         fresh = await load(conn, training.id)
         assert fresh is not None
         await _tell_all(conn, svc, fresh, "cancelled", skip=told)
@@ -457,7 +448,7 @@ async def _create(
         training = await load(conn, int(cursor.lastrowid or 0))
         assert training is not None
         await _tell_all(conn, svc, training, "new")
-        await plan_one(conn, svc, training, clock.now())
+        await engine.reconcile(conn, svc, f"training:{training.id}")
         await audit.record(
             conn,
             actor=user,
@@ -484,11 +475,10 @@ async def _move(
                 " WHERE id = ?",
                 (clock.to_db(moment), clock.now_db(), training_id),
             )
-            await store.cancel(conn, series=f"training:{training_id}")
             training = await load(conn, training_id)
             assert training is not None
+            await engine.reconcile(conn, svc, f"training:{training_id}")
             await _tell_all(conn, svc, training, "moved")
-            await plan_one(conn, svc, training, clock.now())
             await audit.record(
                 conn,
                 actor=user,
@@ -547,7 +537,7 @@ async def training_button(update: Update, context: Context, identity: Identity) 
                     "UPDATE trainings SET state = 'cancelled', updated_at = ? WHERE id = ?",
                     (clock.now_db(), training.id),
                 )
-                await store.cancel(conn, series=f"training:{training.id}")
+                await engine.reconcile(conn, svc, f"training:{training.id}")
                 cancelled = await load(conn, training.id)
                 assert cancelled is not None
                 await _tell_all(conn, svc, cancelled, "cancelled")
@@ -581,6 +571,6 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(training_button, pattern=r"^tr:"))
     conversation.register("training.details", take_text)
     conversation.register("training.leave", take_text)
-    engine.register_planner("training", plan)
+    engine.register_source("training", desired, _live, of_task=_of_task, late_hours=False)
     engine.register_kind("training.remind", compose)
     engine.register_kind("training.summary", compose)

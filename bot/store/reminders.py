@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from bot import clock
+from bot.domain.reminders import Planned, Reconciliation
 
 Conn = aiosqlite.Connection
 
@@ -96,6 +97,74 @@ async def plan(
         ),
     )
     return cursor.rowcount == 1
+
+
+async def of_series(conn: Conn, series: str) -> list[Reminder]:
+    """Every row of a series, whatever its status."""
+    rows = await _all(conn, "SELECT * FROM reminders WHERE series = ? ORDER BY id", (series,))
+    return [_reminder(r) for r in rows]
+
+
+async def series_with_pending(conn: Conn, prefix: str) -> list[str]:
+    """Series named `<prefix>:…` that still have pending rows."""
+    rows = await _all(
+        conn,
+        "SELECT DISTINCT series FROM reminders WHERE status = 'pending' AND series LIKE ?",
+        (prefix + ":%",),
+    )
+    return [r[0] for r in rows]
+
+
+async def apply(conn: Conn, series: str, change: Reconciliation) -> None:
+    """Carry out a reconciliation of one series (see bot.domain.reminders.reconcile)."""
+    now = clock.now_db()
+    for p in change.add:
+        await _insert(conn, series, p, "pending", now)
+    for p in change.add_skipped:
+        await _insert(conn, series, p, "skipped", now)
+    for row_id, p in change.update:
+        await conn.execute(
+            "UPDATE reminders SET kind = ?, tg_user_id = ?, due_at = ?, purpose_at = ?,"
+            " payload = ?, status = 'pending', done_at = NULL WHERE id = ?"
+            " AND status IN ('pending', 'cancelled')",
+            (
+                p.kind,
+                p.user,
+                clock.to_db(p.due),
+                clock.to_db(p.purpose) if p.purpose else None,
+                _payload(p.payload),
+                row_id,
+            ),
+        )
+    for status, ids in (("skipped", change.skip), ("cancelled", change.cancel)):
+        for row_id in ids:
+            await conn.execute(
+                "UPDATE reminders SET status = ?, done_at = ? WHERE id = ? AND status = 'pending'",
+                (status, now, row_id),
+            )
+
+
+def _payload(payload: Mapping[str, Any]) -> str:
+    return json.dumps(dict(payload), ensure_ascii=False, sort_keys=True)
+
+
+async def _insert(conn: Conn, series: str, p: Planned, status: str, now: str) -> None:
+    await conn.execute(
+        "INSERT OR IGNORE INTO reminders (series, kind, tg_user_id, due_at, purpose_at, payload,"
+        " dedup_key, status, done_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            series,
+            p.kind,
+            p.user,
+            clock.to_db(p.due),
+            clock.to_db(p.purpose) if p.purpose else None,
+            _payload(p.payload),
+            p.key,
+            status,
+            now if status != "pending" else None,
+            now,
+        ),
+    )
 
 
 async def due(conn: Conn, now: datetime) -> list[Reminder]:
