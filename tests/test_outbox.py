@@ -283,7 +283,7 @@ async def test_server_errors_are_retried_with_backoff(fake: FakeBotApi, tmp_path
         [row_id] = await queue_texts(db_of(app), 500, ["挺住"])
         await fake.wait_for_messages(500, 1)
         await sender_of(app).idle()
-        assert served == [2]
+        assert served.served == 2
         assert await status_of(db_of(app), row_id) == ("sent", None)
         assert sender_of(app).stats.retried == 2
     times = send_times(fake)
