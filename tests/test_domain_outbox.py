@@ -19,6 +19,7 @@ from bot.domain.audience import (
     resolve,
 )
 from bot.domain.delivery import (
+    DAY_SECONDS,
     Action,
     Failure,
     FailureKind,
@@ -116,7 +117,7 @@ def test_a_429_pauses_the_chat_and_two_chats_refused_pause_everything() -> None:
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    policy = RetryPolicy(max_attempts=10, base_seconds=1.0, max_seconds=10.0)
+    policy = RetryPolicy(base_seconds=1.0, max_seconds=10.0)
     assert [policy.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
@@ -165,8 +166,9 @@ def test_backoff_doubles_and_is_capped() -> None:
             Action.DONE,
             None,
         ),
-        (Failure(FailureKind.NETWORK, "Bad Gateway"), Action.RETRY, None),
-        (Failure(FailureKind.TIMEOUT, "Timed out"), Action.RETRY, None),
+        (Failure(FailureKind.NETWORK, "Bad Gateway"), Action.OUTAGE, None),
+        (Failure(FailureKind.TIMEOUT, "Timed out"), Action.OUTAGE, None),
+        (Failure(FailureKind.OTHER, "Request Entity Too Large (413)"), Action.RETRY, None),
     ],
 )
 def test_decisions(failure: Failure, action: Action, reason: Reason | None) -> None:
@@ -176,12 +178,19 @@ def test_decisions(failure: Failure, action: Action, reason: Reason | None) -> N
         assert decision.delay == 7
 
 
-def test_network_errors_give_up_after_the_last_attempt() -> None:
-    policy = RetryPolicy(max_attempts=3)
+def test_the_retry_budget_is_a_time_not_a_count() -> None:
+    policy = RetryPolicy()  # 24 h
     network = Failure(FailureKind.NETWORK, "Internal Server Error")
-    assert decide(network, 2, policy).action is Action.RETRY
-    final = decide(network, 3, policy)
-    assert final.action is Action.FAIL and final.reason is Reason.NETWORK
+    other = Failure(FailureKind.OTHER, "Conflict")
+    # However many tries: nothing is given up within the budget.
+    assert decide(network, 500, policy, waited=DAY_SECONDS - 1).action is Action.OUTAGE
+    assert decide(other, 500, policy, waited=DAY_SECONDS - 1).action is Action.RETRY
+    for failure in (network, other):
+        final = decide(failure, 2, policy, waited=DAY_SECONDS)
+        assert final.action is Action.FAIL and final.reason is Reason.NETWORK
+    short = RetryPolicy(budget_seconds=60.0)
+    assert decide(network, 1, short, waited=59.9).action is Action.OUTAGE
+    assert decide(network, 1, short, waited=60.0).action is Action.FAIL
 
 
 # -- audiences ------------------------------------------------------------------------------------
@@ -275,17 +284,23 @@ def test_send_time_must_be_ahead_but_not_too_far() -> None:
 def test_outbox_tunables_from_toml(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
-        "[outbox]\noverall_per_second = 20\nprivate_burst = 2.5\nmax_attempts = 3\n"
+        "[outbox]\noverall_per_second = 20\nprivate_burst = 2.5\nretry_budget_seconds = 3600\n"
         "[broadcast]\nprogress_every_seconds = 10\n",
         encoding="utf-8",
     )
     tunables = load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path).tunables
     assert tunables.outbox.overall_per_second == 20 and tunables.outbox.private_burst == 2.5
-    assert tunables.outbox.retry().max_attempts == 3
+    assert tunables.outbox.retry().budget_seconds == 3600
+    assert OutboxTunables().retry().budget_seconds == 24 * 3600  # the default: a day
     assert tunables.outbox.broadcast_progress_seconds == 10
     assert tunables.invite_ttl_days == 7
     assert Tunables().outbox == OutboxTunables()
-    for bad in ("max_attempts = 1.5", "overall_per_second = 0", "nope = 1", "group_burst = 0.5"):
+    for bad in (
+        "max_in_flight = 1.5",
+        "retry_budget_seconds = 0",
+        "max_attempts = 5",  # replaced by the time budget
+        "backoff_seconds = 10\nbackoff_max_seconds = 5",
+        "overall_per_second = 0", "nope = 1", "group_burst = 0.5"):
         path.write_text(f"[outbox]\n{bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="outbox"):
             load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path)

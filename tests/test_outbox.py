@@ -290,19 +290,63 @@ async def test_server_errors_are_retried_with_backoff(fake: FakeBotApi, tmp_path
     assert times[1] - times[0] >= 0.05 and times[2] - times[1] >= 0.1  # 0.05 s, then doubled
 
 
-async def test_server_errors_give_up_after_max_attempts(fake: FakeBotApi, tmp_path: Path) -> None:
-    open_chat(fake, 501, "u501")
-    fail_method(fake, "sendMessage", 502, times=None)
-    async with running_bot(settings_for(fake, tmp_path / "b.sqlite3", max_attempts=3)) as app:
+async def test_an_outage_shorter_than_the_budget_pauses_everything_and_loses_nothing(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(510, 530))
+    for uid in people:
+        open_chat(fake, uid, f"u{uid}")
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=30.0)
+    async with running_bot(settings) as app:
         db = db_of(app)
-        [row_id, next_id] = await queue_texts(db, 501, ["一", "二"])
-        await until(lambda: _done(db, next_id))
-        assert await status_of(db, row_id) == ("failed", "network")
-        assert len(fake.calls("sendMessage")) == 6  # three tries each, then given up
+        outage = fake.outage(1.5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        ids = [(await queue_texts(db, uid, [f"通知{uid}"]))[0] for uid in people]
+        await until(lambda: all(fake.chat_messages(uid) for uid in people), timeout=10)
+        await sender_of(app).idle()
+        stats = sender_of(app).stats
+        assert loop.time() - began >= 1.5  # nothing got through the outage
+        assert await outbox.counts(db) == {"sent": len(people)}
+        # Paused as a whole: the first failures, then one probe at a time (0.05, 0.1, 0.2 … s).
+        assert stats.outages == 1
+        assert outage.served == stats.outage_failures <= len(people) + 12
+        assert stats.probes >= 3 and stats.failed == 0
+        rows = [await outbox.get(db, row_id) for row_id in ids]
+        assert all(r is not None and r.status == "sent" and r.error is None for r in rows)
+    for uid in people:
+        assert [m.text for m in fake.chat_messages(uid)] == [f"通知{uid}"]  # once each
+
+
+async def test_an_outage_longer_than_the_budget_reports_the_messages_failed(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    open_chat(fake, 501, "u501")
+    open_chat(fake, 503, "u503")
+    outage = fake.outage()  # until ended
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=2.0)
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        [first, second] = await queue_texts(db, 501, ["一", "二"])
+        await until(lambda: _done(db, second), timeout=10)
+        # Not before the budget ran out (the database keeps times to the second).
+        assert loop.time() - began >= 1.0
+        for row_id in (first, second):
+            assert await status_of(db, row_id) == ("failed", "network")
         audit = await db.fetchall(
-            "SELECT entity_id FROM audit_log WHERE action = 'outbox.failed' ORDER BY id"
+            "SELECT entity_id FROM audit_log WHERE action = 'outbox.failed' ORDER BY entity_id"
         )
-        assert [r[0] for r in audit] == [str(row_id), str(next_id)]
+        assert [r[0] for r in audit] == [str(first), str(second)]
+        assert sender_of(app).stats.given_up >= 1
+        # Telegram comes back: the next message goes out (it is the probe that closes it).
+        outage.end()
+        [later] = await queue_texts(db, 503, ["三"])
+        await fake.wait_for_messages(503, 1, timeout=5)
+        await until(lambda: _done(db, later))
+        assert await status_of(db, later) == ("sent", None)
+    assert fake.chat_messages(501) == []
 
 
 async def _done(db: Database, row_id: int) -> bool:
