@@ -101,7 +101,8 @@ async def outage_run(count: int, seconds: float, workdir: Path) -> None:
         print(f"  probes / outages seen         {stats.probes} / {stats.outages}")
         print(f"  first copy after the outage   {first_after - ended:.1f} s")
         print(f"  first copy to last            {times[-1] - times[0]:.1f} s")
-        print(f"  report says                   {report.text.splitlines()[3]}")
+        summary = next(line for line in report.text.splitlines() if line.startswith("已送达"))
+        print(f"  report says                   {summary}")
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ from bot.config import OutboxTunables
 from bot.db import Database
 from bot.domain.breaker import BreakerState, CircuitBreaker, Verdict
 from bot.domain.delivery import Action, Failure, FailureKind, Reason, decide
-from bot.domain.pacing import Pacer
+from bot.domain.pacing import Pacer, is_group
 from bot.features.common import markup
 from bot.store import chats
 from bot.store import outbox as store
@@ -80,11 +80,14 @@ def _paced(endpoint: str) -> bool:
 class PacedRateLimiter(BaseRateLimiter[str]):
     """PTB rate limiter for everything the bot sends directly (replies to a user's own action).
 
-    Takes its turn from the same `Pacer` as the outbox sender, so the two together stay under
-    the overall limit. A reply does not wait for its chat's pace (1/s private, 19/min group):
-    the people's own clicks and commands set that pace, and Telegram tolerates short bursts. It
-    does use up the chat's tokens, so queued outbox messages to that chat wait behind it.
-    If people do push a chat past Telegram's limit, the 429 pauses only that chat (everything if
+    Takes its turn from the same `Pacer` as the outbox sender: one overall pace, and one pace
+    per chat shared with the outbox, direct replies first. In a private chat a reply waits for
+    the chat's token like any message (so a person typing a command a second while notices and
+    broadcasts come in gets no 429), and queued outbox messages to that chat leave a token spare
+    while the person is active (`Pacer.chat_wait`), so the reply rarely has to wait. In groups a
+    reply keeps only the overall pace (people's own clicks set it; Telegram allows bursts there)
+    but takes the group's token, so queued messages wait behind it.
+    If a chat is still pushed past Telegram's limit, the 429 pauses only that chat (everything if
     several chats are refused at once) and the call is retried up to `max_retries` times, as
     PTB's AIORateLimiter would. The outbox sender's own calls pass `rate_limit_args=PREPACED` and
     go straight through.
@@ -116,7 +119,9 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             return await callback(*args, **kwargs)
         loop = asyncio.get_running_loop()
         for attempt in range(self.max_retries + 1):
-            delay = self.pacer.take(chat_id, loop.time(), chat_pace=False)
+            delay = self.pacer.take(
+                chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True
+            )
             if delay > 0:
                 await asyncio.sleep(delay)
             try:

@@ -102,6 +102,34 @@ def test_direct_replies_keep_the_overall_pace_and_queued_messages_yield_to_them(
     assert pacer.chat_wait(-5, 0.0) > 6.0  # the outbox waits until the group has recovered
 
 
+def test_private_chat_one_pace_for_replies_and_queue_replies_first() -> None:
+    pacer = Pacer(PacingLimits())  # 1/s per private chat, burst 3
+    pacer.overall_wait(-10.0)
+    # /draw answers with four messages at once: three go now, the fourth a second later.
+    delays = [pacer.take(7, 0.0, direct=True) for _ in range(4)]
+    assert max(delays[:3]) < 0.1 and delays[3] == pytest.approx(1.0)  # (overall pace: 1/28 s)
+    # A person types a command a second while the outbox has plenty queued for them and sends
+    # whenever chat_wait allows: no reply ever waits for the chat, and the chat as a whole gets
+    # no more than its pace plus the burst.
+    replies: list[float] = []
+    queued: list[float] = []
+    for step in range(10 * 20, 40 * 20):  # 10 s … 40 s in steps of 50 ms
+        now = step / 20
+        if step % 20 == 0:
+            replies.append(pacer.take(7, now, direct=True))
+        elif pacer.chat_wait(7, now) == 0:
+            queued.append(now + pacer.take(7, now))
+    assert len(replies) == 30 and max(replies) < 0.05
+    assert len(replies) + len(queued) <= 30 + 3
+    assert queued  # the queue still gets the spare capacity (the burst)
+    # The person stops: after the grace period the queue may use the chat's last token too.
+    pacer.take(7, 100.0, direct=True)
+    pacer.take(7, 100.0)
+    assert pacer.chat_wait(7, 100.5) > 0  # 1.5 tokens, two needed while the person is active
+    later = 100.0 + Pacer.DIRECT_GRACE_SECONDS + 0.1
+    assert pacer.take(7, later) == 0.0 and pacer.chat_wait(7, later + 0.9) == 0.0
+
+
 def test_a_429_pauses_the_chat_and_two_chats_refused_pause_everything() -> None:
     pacer = Pacer(PacingLimits())
     pacer.retry_after(1, 5.0, now=10.0)
@@ -300,7 +328,10 @@ def test_outbox_tunables_from_toml(tmp_path: Path) -> None:
         "retry_budget_seconds = 0",
         "max_attempts = 5",  # replaced by the time budget
         "backoff_seconds = 10\nbackoff_max_seconds = 5",
-        "overall_per_second = 0", "nope = 1", "group_burst = 0.5"):
+        "overall_per_second = 0",
+        "nope = 1",
+        "group_burst = 0.5",
+    ):
         path.write_text(f"[outbox]\n{bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="outbox"):
             load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path)

@@ -14,8 +14,12 @@ from bot.db import Database
 from bot.store import outbox
 from tests.fakeapi import FakeBotApi, Limits
 from tests.outbox_support import (
+    ADMIN_ID,
     NO_LIMITS,
+    Admin,
+    add_department,
     add_person,
+    compose,
     db_of,
     fail_method,
     open_chat,
@@ -475,3 +479,42 @@ async def test_direct_replies_still_work_through_the_shared_rate_limiter(
         fake.send_text(902, "/help")
         [answer] = await fake.wait_for_messages(902, 1)
     assert "/start" in answer.text
+
+
+async def test_direct_replies_and_the_outbox_share_one_chat_pace_without_429(
+    tmp_path: Path,
+) -> None:
+    """An administrator asks for their draft (/broadcast answers with two messages at once: the
+    preview and the card) three times at once, then every 0.5 s, while 20 notices are queued
+    for them. Time runs about four times faster than Telegram's (the fake allows 4 a second per
+    chat after a burst of 5; the bot paces 3.6 a second): a person typing a command every 2 s
+    as notices arrive, after a start like /draw's four replies at once."""
+    limits = Limits(private_burst=5, private_per_second=4.0)
+    async with FakeBotApi(limits=limits) as api:
+        open_chat(api, ADMIN_ID, "县局管理员")
+        settings = settings_for(
+            api, tmp_path / "b.sqlite3", private_per_second=3.6, private_burst=3.0
+        )
+        async with running_bot(settings) as app:
+            db = db_of(app)
+            await add_department(db, "MZJ", "县民政局")
+            admin = Admin(api)
+            await compose(admin, "全部部门联络员", "草稿内容")
+            await asyncio.sleep(2.0)  # the chat's bucket refills
+            before = api.sent_total(ADMIN_ID)
+            await queue_texts(db, ADMIN_ID, [f"通知{i}" for i in range(20)])
+            await api.wait_for_messages(ADMIN_ID, before + 3)  # the notices' burst is out
+            loop = asyncio.get_running_loop()
+            for gap in [0.1] * 3 + [0.5] * 7:  # three at once (six messages), then steadily
+                started = loop.time()
+                api.send_text(ADMIN_ID, "/broadcast")
+                await asyncio.sleep(max(0.0, gap - (loop.time() - started)))
+            await api.wait_for_messages(ADMIN_ID, before + 20 + 20, timeout=30)
+            await sender_of(app).idle(timeout=30)
+            stats = sender_of(app).stats
+        texts = [m.text for m in api.chat_messages(ADMIN_ID)[before:]]
+        assert throttled(api) == [] and stats.rate_limited == 0  # 0 × 429
+        assert sorted(t for t in texts if t.startswith("通知")) == sorted(
+            f"通知{i}" for i in range(20)
+        )
+        assert texts.count("草稿内容") == 10  # every /broadcast answered (preview + card)

@@ -4,7 +4,8 @@ The sender turns each Telegram error into a `Failure`; `decide` says whether to 
 treat it as an outage (the whole sender pauses: bot.domain.breaker), retry with backoff, give up
 on the chat (it blocked the bot or is gone), follow a migrated group, or record the failure.
 A message's retry budget is a time, not a count: it is given up only once it has waited
-`RetryPolicy.budget_seconds` since its first failed try (or since an outage began holding it). Reason codes are stored in `outbox.error` and shown in delivery reports.
+`RetryPolicy.budget_seconds` since its first failed try (or since an outage began holding it).
+Reason codes are stored in `outbox.error` and shown in delivery reports.
 """
 
 from __future__ import annotations

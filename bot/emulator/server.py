@@ -140,7 +140,11 @@ class FakeBotApi:
         """Answer the next ``times`` calls of ``methods`` (None: all of them, for ``seconds``
         or until ``end()``) with HTTP ``status``, after ``delay`` seconds. ``status=0`` with a
         delay makes a slow server whose answers come late (the client's timeout fires first)."""
-        descriptions = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+        descriptions = {
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+        }
         fault = Fault(
             methods=frozenset(m.lower() for m in methods),
             status=status,

@@ -427,7 +427,11 @@ async def give_up_overdue(db: Database, budget_seconds: float, detail: str) -> l
                 entity="outbox",
                 entity_id=row[0],
                 outcome="failed",
-                detail={"reason": Reason.NETWORK.value, "telegram": detail[:200], "chat_id": row[1]},
+                detail={
+                    "reason": Reason.NETWORK.value,
+                    "telegram": detail[:200],
+                    "chat_id": row[1],
+                },
             )
     return sorted(int(r[0]) for r in rows)
 
