@@ -518,3 +518,31 @@ async def test_direct_replies_and_the_outbox_share_one_chat_pace_without_429(
             f"通知{i}" for i in range(20)
         )
         assert texts.count("草稿内容") == 10  # every /broadcast answered (preview + card)
+
+
+async def test_a_restart_during_an_outage_keeps_the_queue_and_the_budget_clock(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(520, 526))
+    for uid in people:
+        open_chat(fake, uid, f"u{uid}")
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=600.0)
+    outage = fake.outage()
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        ids = [(await queue_texts(db, uid, ["重启前"]))[0] for uid in people]
+        await until(lambda: sender_of(app).stats.outages == 1)
+        await asyncio.sleep(0.3)  # a sweep has started every waiting message's clock
+        stamped = await db.fetchall("SELECT retry_since FROM outbox WHERE retry_since IS NOT NULL")
+        assert len(stamped) == len(people)
+    outage.end()
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        await until(lambda: all(fake.chat_messages(uid) for uid in people), timeout=10)
+        await sender_of(app).idle()
+        assert await outbox.counts(db) == {"sent": len(people)}
+        for row_id in ids:
+            row = await outbox.get(db, row_id)
+            assert row is not None and row.retry_since is not None  # kept across the restart
+    for uid in people:
+        assert [m.text for m in fake.chat_messages(uid)] == ["重启前"]
