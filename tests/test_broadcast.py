@@ -459,7 +459,7 @@ async def test_budget_exceeded_is_reported_and_the_resend_button_delivers_once(
         db = db_of(app)
         admin, outage = await broadcast_to_liaisons(fake, db, people, None)
         failed = "SELECT count(*) FROM outbox WHERE status = 'failed' AND error = 'network'"
-        await until(lambda: _count(db, failed, at_least=5), timeout=20)
+        await until(lambda: _at_least(db, failed, 5), timeout=20)
         outage.end()  # Telegram is back: the report (queued meanwhile) goes out
         first = await report(fake, timeout=20)
         assert "已送达 <b>0</b> · 未送达 <b>5</b>" in first.html
@@ -503,9 +503,9 @@ async def test_budget_exceeded_is_reported_and_the_resend_button_delivers_once(
         assert copies == ["停电通知"]  # exactly once
 
 
-async def _count(db: Database, sql: str, *, at_least: int) -> bool:
+async def _at_least(db: Database, sql: str, count: int) -> bool:
     row = await db.fetchone(sql)
-    return row is not None and int(row[0]) >= at_least
+    return row is not None and int(row[0]) >= count
 
 
 def button(message: SentMessage, label: str) -> str:
