@@ -257,6 +257,7 @@ async def test_platform_import_bad_rows_then_good_file(api: FakeBotApi, tmp_path
         )
         assert "抽取对象 2 家" in done[-1].text
         await notice_of(api, INS1)
+        await sender_of(app).idle()  # the import's notices to LEAD are out before /verify
         [verified] = await say(api, LEAD, "/verify 1")
         assert "✅ 结果一致" in verified.text and "平台导入" in verified.text
 
