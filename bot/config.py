@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain.delivery import RetryPolicy
+from bot.domain.delivery import DAY_SECONDS, RetryPolicy
 from bot.domain.kpi import KpiRules
 from bot.domain.pacing import PacingLimits
 
@@ -33,6 +33,11 @@ class ConfigError(ValueError):
 class OutboxTunables:
     """[outbox]: the sender's pace (just under Telegram's limits), retries and shutdown.
 
+    `retry_budget_seconds`: how long a message that cannot go out (Telegram down, or failing)
+    is retried before it is reported failed. `backoff_seconds` … `backoff_max_seconds`: the
+    pause after an outage is noticed, doubled after each failed probe, and the retry delay of
+    a message failing on its own.
+
     [broadcast] progress_every_seconds is read into `broadcast_progress_seconds`.
     """
 
@@ -42,9 +47,9 @@ class OutboxTunables:
     private_burst: float = 3.0
     group_per_minute: float = 19.0
     group_burst: float = 1.0
-    max_attempts: int = 5
+    retry_budget_seconds: float = DAY_SECONDS
     backoff_seconds: float = 1.0
-    backoff_max_seconds: float = 60.0
+    backoff_max_seconds: float = 30.0
     max_in_flight: int = 16
     timeout_seconds: float = 10.0
     poll_seconds: float = 1.0
@@ -67,6 +72,8 @@ class OutboxTunables:
                 kind = "正整数 (a positive integer)" if wants_int else "正数 (a positive number)"
                 raise ConfigError(f"配置项 outbox.{name} 必须是{kind}")
         values = cls(**section)
+        if values.backoff_max_seconds < values.backoff_seconds:
+            raise ConfigError("配置项 outbox.backoff_max_seconds 不能小于 backoff_seconds")
         if values.overall_burst < 1 or values.private_burst < 1 or values.group_burst < 1:
             raise ConfigError("配置项 outbox.*_burst 不能小于 1 (bursts must be at least 1)")
         return values
@@ -83,7 +90,7 @@ class OutboxTunables:
 
     def retry(self) -> RetryPolicy:
         return RetryPolicy(
-            max_attempts=self.max_attempts,
+            budget_seconds=self.retry_budget_seconds,
             base_seconds=self.backoff_seconds,
             max_seconds=self.backoff_max_seconds,
         )

@@ -8,9 +8,14 @@ under Telegram's limits. The sender:
 * commits "sending" before each Telegram call and "sent" with the message id after, never holding
   a transaction across the call; "sending" rows found at start-up were in flight during a crash
   and go out again (the only possible duplicates);
-* on 429 pauses what it concerns for `retry_after`; retries network errors and timeouts with
-  backoff; marks chats that blocked the bot or are gone unreachable; follows a group that became
-  a supergroup; records a rejected message (400) with Telegram's reason (bot.domain.delivery).
+* on 429 pauses what it concerns for `retry_after`; marks chats that blocked the bot or are gone
+  unreachable; follows a group that became a supergroup; records a rejected message (400) with
+  Telegram's reason (bot.domain.delivery);
+* rides out outages: a 5xx, timeout or network error opens a circuit breaker
+  (bot.domain.breaker) that stops all sending, then sends one probe message at a time with
+  exponential backoff until Telegram answers again. The messages wait in the queue; one is given
+  up (Reason.NETWORK) only when it has waited `retry_budget_seconds` (default 24 h) since its
+  first failed try or since the outage began holding it back.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,10 +42,12 @@ from telegram.error import (
 )
 from telegram.ext import BaseRateLimiter, ExtBot
 
+from bot import clock
 from bot.config import OutboxTunables
 from bot.db import Database
+from bot.domain.breaker import BreakerState, CircuitBreaker, Verdict
 from bot.domain.delivery import Action, Failure, FailureKind, Reason, decide
-from bot.domain.pacing import Pacer
+from bot.domain.pacing import Pacer, is_group
 from bot.features.common import markup
 from bot.store import chats
 from bot.store import outbox as store
@@ -51,6 +59,9 @@ log = logging.getLogger(__name__)
 PREPACED = "outbox"
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _FETCH = 64  # due messages read per query
+# PTB turns HTTP errors it has no class for into NetworkError("<description> (<code>)"); a 4xx
+# among them (413 too large …) is about the message, not an outage.
+_CLIENT_ERROR = re.compile(r"\((4\d\d)\)$")
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -69,11 +80,14 @@ def _paced(endpoint: str) -> bool:
 class PacedRateLimiter(BaseRateLimiter[str]):
     """PTB rate limiter for everything the bot sends directly (replies to a user's own action).
 
-    Takes its turn from the same `Pacer` as the outbox sender, so the two together stay under
-    the overall limit. A reply does not wait for its chat's pace (1/s private, 19/min group):
-    the people's own clicks and commands set that pace, and Telegram tolerates short bursts. It
-    does use up the chat's tokens, so queued outbox messages to that chat wait behind it.
-    If people do push a chat past Telegram's limit, the 429 pauses only that chat (everything if
+    Takes its turn from the same `Pacer` as the outbox sender: one overall pace, and one pace
+    per chat shared with the outbox, direct replies first. In a private chat a reply waits for
+    the chat's token like any message (so a person typing a command a second while notices and
+    broadcasts come in gets no 429), and queued outbox messages to that chat leave a token spare
+    while the person is active (`Pacer.chat_wait`), so the reply rarely has to wait. In groups a
+    reply keeps only the overall pace (people's own clicks set it; Telegram allows bursts there)
+    but takes the group's token, so queued messages wait behind it.
+    If a chat is still pushed past Telegram's limit, the 429 pauses only that chat (everything if
     several chats are refused at once) and the call is retried up to `max_retries` times, as
     PTB's AIORateLimiter would. The outbox sender's own calls pass `rate_limit_args=PREPACED` and
     go straight through.
@@ -105,7 +119,9 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             return await callback(*args, **kwargs)
         loop = asyncio.get_running_loop()
         for attempt in range(self.max_retries + 1):
-            delay = self.pacer.take(chat_id, loop.time(), chat_pace=False)
+            delay = self.pacer.take(
+                chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True
+            )
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
@@ -128,6 +144,10 @@ class SenderStats:
     rate_limited: int = 0  # 429 answers
     migrated: int = 0
     recovered: int = 0  # rows found "sending" at start-up
+    outages: int = 0  # times the breaker opened
+    probes: int = 0  # probe messages sent while it was open
+    outage_failures: int = 0  # calls that failed as if Telegram were down (5xx, timeout, network)
+    given_up: int = 0  # messages failed because their retry budget ran out
 
 
 class _Skip(Exception):
@@ -150,6 +170,8 @@ def _failure(exc: TelegramError) -> Failure:
     if isinstance(exc, TimedOut):
         return Failure(FailureKind.TIMEOUT, exc.message)
     if isinstance(exc, NetworkError):
+        if _CLIENT_ERROR.search(exc.message):
+            return Failure(FailureKind.OTHER, exc.message)
         return Failure(FailureKind.NETWORK, exc.message)
     return Failure(FailureKind.OTHER, exc.message)
 
@@ -163,6 +185,10 @@ class Sender:
         self.pacer = pacer
         self.tunables = tunables
         self.policy = tunables.retry()
+        self.breaker = CircuitBreaker(
+            base_seconds=tunables.backoff_seconds, max_seconds=tunables.backoff_max_seconds
+        )
+        self._last_sweep = float("-inf")
         self.stats = SenderStats()
         self._event = asyncio.Event()
         self._in_flight: dict[int, int] = {}  # chat id -> outbox id being sent
@@ -257,6 +283,8 @@ class Sender:
         if len(self._in_flight) >= self.tunables.max_in_flight:
             return poll  # a finishing send wakes the loop
         now = loop.time()
+        if self.breaker.state is not BreakerState.CLOSED:
+            return await self._while_down(loop)
         wait = self.pacer.overall_wait(now)
         if wait > 0:
             return wait
@@ -274,6 +302,7 @@ class Sender:
             if (
                 self.pacer.overall_wait(now) > 0
                 or len(self._in_flight) >= self.tunables.max_in_flight
+                or self.breaker.state is not BreakerState.CLOSED
             ):
                 return 0.0
             self.pacer.take(row.chat_id, now)
@@ -285,15 +314,66 @@ class Sender:
         soonest = min(self._held.values(), default=now + poll)
         return max(min(soonest - now, poll), 0.001)
 
-    def _launch(self, row: OutboxRow) -> None:
+    async def _while_down(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The breaker is open: give up what has run out of budget, and send the probe when due."""
+        poll = self.tunables.poll_seconds
+        now = loop.time()
+        if now - self._last_sweep >= poll:
+            self._last_sweep = now
+            await self._sweep()
+        gate = self.breaker.gate(now)
+        if gate.verdict is Verdict.WAIT:
+            return min(gate.wait if gate.wait is not None else poll, poll)
+        wait = self.pacer.overall_wait(now)
+        if wait > 0:
+            return wait
+        self._held = {chat: until for chat, until in self._held.items() if until > now}
+        rows = [
+            r
+            for r in await store.due_heads(self.db, {*self._in_flight, *self._held}, _FETCH)
+            if self.pacer.chat_wait(r.chat_id, now) <= 0
+        ]
+        if not rows:
+            return poll
+        # A text that has failed least: a big upload or one unlucky message must not be the
+        # only thing ever tried.
+        probe = min(rows, key=lambda r: (r.kind != "text", r.attempts, r.id))
+        self.breaker.probing(now)
+        self.stats.probes += 1
+        self.pacer.take(probe.chat_id, now)
+        log.info("outbox: probing Telegram with message %s", probe.id)
+        self._launch(probe, probe=True)
+        return poll
+
+    async def _sweep(self) -> None:
+        """While Telegram is down: start the waiting messages' retry clocks, and give up those
+        whose budget ran out."""
+        await store.hold_for_outage(self.db)
+        given_up = await store.give_up_overdue(
+            self.db,
+            self.policy.budget_seconds,
+            f"Telegram unreachable for longer than {self.policy.budget_seconds:.0f} s",
+        )
+        if given_up:
+            self.stats.failed += len(given_up)
+            self.stats.given_up += len(given_up)
+            log.warning(
+                "outbox: %d message(s) gave up after their retry budget of %.0f s",
+                len(given_up),
+                self.policy.budget_seconds,
+            )
+            for callback in list(self._watchers):
+                callback()
+
+    def _launch(self, row: OutboxRow, *, probe: bool = False) -> None:
         self._in_flight[row.chat_id] = row.id
-        task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+        task = asyncio.create_task(self._deliver(row, probe=probe), name=f"outbox-{row.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # -- one message ----------------------------------------------------------------------
 
-    async def _deliver(self, picked: OutboxRow) -> None:
+    async def _deliver(self, picked: OutboxRow, *, probe: bool = False) -> None:
         row = picked
         try:
             current = await store.mark_sending(self.db, picked.id)
@@ -303,7 +383,7 @@ class Sender:
             try:
                 message_id, blob_file = await self._call(row)
             except TelegramError as exc:
-                await self._failed(row, exc)
+                await self._failed(row, exc, probe=probe)
             except _Skip as skip:
                 await store.mark_failed(self.db, row.id, skip.reason, str(skip))
                 self.stats.failed += 1
@@ -312,6 +392,7 @@ class Sender:
                 await store.mark_failed(self.db, row.id, Reason.ERROR, repr(exc))
                 self.stats.failed += 1
             else:
+                self._reachable()
                 await store.mark_sent(self.db, row.id, message_id, blob_file=blob_file)
                 self.stats.sent += 1
         except Exception:
@@ -324,6 +405,8 @@ class Sender:
                 log.exception("outbox message %s stays 'sending' until the next start", row.id)
             self._held[row.chat_id] = asyncio.get_running_loop().time() + self.tunables.poll_seconds
         finally:
+            if probe:  # no answer from Telegram came back (cancelled, our own error): probe again
+                self.breaker.released(asyncio.get_running_loop().time())
             self._in_flight.pop(row.chat_id, None)
             self.wake()
             for callback in list(self._watchers):
@@ -411,17 +494,45 @@ class Sender:
                 raise
         return target.tg_message_id
 
-    async def _failed(self, row: OutboxRow, exc: TelegramError) -> None:
+    def _reachable(self) -> None:
+        """Telegram answered a call: close the breaker if it was open."""
+        lasted = self.breaker.reachable(asyncio.get_running_loop().time())
+        if lasted is not None:
+            log.warning("outbox: Telegram answers again after %.0f s; sending resumes", lasted)
+
+    async def _failed(self, row: OutboxRow, exc: TelegramError, *, probe: bool = False) -> None:
         failure = _failure(exc)
-        decision = decide(failure, row.attempts + 1, self.policy)
+        waited = 0.0
+        if row.retry_since is not None:
+            waited = (clock.now() - row.retry_since).total_seconds()
+        decision = decide(failure, row.attempts + 1, self.policy, waited)
         now = asyncio.get_running_loop().time()
         detail = failure.description or type(exc).__name__
+        if failure.kind in (FailureKind.NETWORK, FailureKind.TIMEOUT):
+            self.stats.outage_failures += 1
+            if self.breaker.outage(now, probe=probe):
+                self.stats.outages = self.breaker.outages
+                log.warning(
+                    "outbox: Telegram looks down (%s); nothing is sent for %.1f s, then one probe",
+                    detail,
+                    self.breaker.until - now,
+                )
+        else:
+            self._reachable()
         match decision.action:
             case Action.PAUSE:
                 self.stats.rate_limited += 1
                 self.pacer.retry_after(row.chat_id, decision.delay, now)
                 log.warning("429 for chat %s: pausing %.0f s", row.chat_id, decision.delay)
                 await store.mark_retry(self.db, row.id, counts=False, detail=detail)
+            case Action.OUTAGE:
+                self.stats.retried += 1
+                # Also back off this message itself: one that fails alone (a poisoned request)
+                # then costs a short pause now and then, not a pause for every try.
+                self._held[row.chat_id] = max(
+                    self._held.get(row.chat_id, 0.0), now + self.policy.backoff(row.attempts + 1)
+                )
+                await store.mark_retry(self.db, row.id, counts=True, detail=detail)
             case Action.RETRY:
                 self.stats.retried += 1
                 self._held[row.chat_id] = max(

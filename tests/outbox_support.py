@@ -20,7 +20,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import OutboxTunables, Settings, Tunables
 from bot.db import Database
 from bot.outbox import Sender
-from tests.fakeapi import FakeBotApi, Limits, SentMessage
+from tests.fakeapi import FakeBotApi, Fault, Limits, SentMessage
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 ADMIN_ID = 1001
@@ -177,27 +177,11 @@ async def until(
 
 def fail_method(
     api: FakeBotApi, method: str, status: int, times: int | None, *, delay: float = 0.0
-) -> list[int]:
+) -> Fault:
     """Make the fake answer `status` to the next `times` calls of `method` (None: every call),
     optionally after `delay` seconds (a slow server: the client's timeout fires first).
-    Returns a one-item list counting the failures served."""
-    from tests.fakeapi import ApiError
-
-    key = method.lower()
-    real = api._handlers[key]
-    served = [0]
-
-    async def failing(params: Any) -> Any:
-        if times is None or served[0] < times:
-            served[0] += 1
-            if delay:
-                await asyncio.sleep(delay)
-            if status:
-                raise ApiError(status, "Internal Server Error" if status == 500 else "Bad Gateway")
-        return await real(params)
-
-    api._handlers[key] = failing
-    return served
+    `fault.served` counts the failures served."""
+    return api.fail(method, status=status, times=times, delay=delay)
 
 
 class Admin:

@@ -12,7 +12,9 @@ import pytest
 
 from bot import clock
 from bot.db import Database
-from tests.fakeapi import FakeBotApi, Limits, SentMessage
+from bot.render import Button
+from bot.store import outbox as outbox_store
+from tests.fakeapi import FakeBotApi, Fault, Limits, SentMessage
 from tests.outbox_support import (
     ADMIN_ID,
     NO_LIMITS,
@@ -418,3 +420,99 @@ async def test_a_long_undelivered_list_comes_as_a_csv_file(
         assert rows[0] == "姓名,部门,原因,Telegram 说明"
         assert rows[1] == "未注册00,县民政局,尚未注册（从未打开过机器人）,"
         assert len(rows) == 36
+
+
+# -- outages and resending ---------------------------------------------------------------------
+
+
+async def broadcast_to_liaisons(
+    api: FakeBotApi, db: Database, people: list[int], outage: float | None
+) -> tuple[Admin, Fault]:
+    """Compose a broadcast to `people`; Telegram goes down (sendMessage: 502 for `outage`
+    seconds, None: until ended) just before 立即发送 is pressed."""
+    await add_department(db, "MZJ", "县民政局")
+    for uid in people:
+        open_chat(api, uid, f"联络员{uid}")
+        await add_person(db, uid, f"联络员{uid}", liaison_of="MZJ")
+    admin = Admin(api)
+    confirm = await compose(admin, "全部部门联络员", "停电通知")
+    fault = api.outage(outage)
+    await admin.press(confirm, "立即发送")  # a button: answered and edited, not sendMessage
+    return admin, fault
+
+
+async def test_an_outage_shorter_than_the_budget_fails_nothing_and_delivers_each_copy_once(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(3000, 3030))
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=60.0)
+    async with running_bot(settings) as app:
+        _, outage = await broadcast_to_liaisons(fake, db_of(app), people, 2.0)
+        found = await report(fake, timeout=20)
+        assert outage.served > 0 and sender_of(app).stats.outages >= 1
+    assert "已送达 <b>30</b> · 未送达 <b>0</b>" in found.html and "全部送达" in found.text
+    assert found.buttons == []  # nothing to resend
+    copies = Counter(m.chat_id for uid in people for m in fake.chat_messages(uid))
+    assert copies == Counter({uid: 1 for uid in people})
+
+
+async def test_budget_exceeded_is_reported_and_the_resend_button_delivers_once(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(3100, 3105))
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=2.0)
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        admin, outage = await broadcast_to_liaisons(fake, db, people, None)
+        failed = "SELECT count(*) FROM outbox WHERE status = 'failed' AND error = 'network'"
+        await until(lambda: _at_least(db, failed, 5), timeout=20)
+        outage.end()  # Telegram is back: the report (queued meanwhile) goes out
+        first = await report(fake, timeout=20)
+        assert "已送达 <b>0</b> · 未送达 <b>5</b>" in first.html
+        assert "网络" in first.text and "发送失败的 5 人可以点下面的按钮重发" in first.text
+        # Only administrators: a liaison pressing a crafted copy of the button is refused.
+        async with db.transaction() as conn:
+            await outbox_store.enqueue(
+                conn, people[0], "伪造", keyboard=[[Button("重发", data=button(first, "重发"))]]
+            )
+        [crafted] = await fake.wait_for_messages(people[0], 1)
+        queued = await db.fetchone("SELECT count(*) FROM outbox")
+        answers = len(fake.callback_answers)
+        fake.press_button(people[0], people[0], crafted.message_id, button(crafted, "重发"))
+        await until(lambda: len(fake.callback_answers) > answers)
+        assert await db.fetchone("SELECT count(*) FROM outbox") == queued
+        refused = await db.fetchone(
+            "SELECT actor, outcome FROM audit_log WHERE action LIKE 'button.bc:%:re'"
+        )
+        assert refused is not None and str(refused[0]) == str(people[0])
+        assert refused[1] == "refused"
+        # A double tap: two presses reach the bot before it has answered the first.
+        data = button(first, "重发给未送达的人")
+        answers = len(fake.callback_answers)
+        fake.press_button(ADMIN_ID, ADMIN_ID, first.message_id, data)
+        fake.press_button(ADMIN_ID, ADMIN_ID, first.message_id, data)
+        await until(lambda: len(fake.callback_answers) >= answers + 2)
+        texts = [str(a.get("text")) for a in fake.callback_answers[answers:]]
+        assert "已为 5 人重新排队" in texts[0]
+        assert "正在发送中" in texts[1] or "没有需要重发" in texts[1]
+        await until(lambda: admin.current(first).buttons == [])  # the report loses its button
+        second = await until(
+            lambda: [m for m in fake.chat_messages(ADMIN_ID) if "第 2 轮" in m.text], timeout=20
+        )
+        assert "已送达 <b>5</b> · 未送达 <b>0</b>" in second[0].html
+        rounds = await db.fetchone("SELECT rounds, status FROM broadcasts")
+        assert rounds is not None and tuple(rounds) == (2, "done")
+        audit = await db.fetchall("SELECT actor FROM audit_log WHERE action = 'broadcast.resend'")
+        assert [str(r[0]) for r in audit] == [str(ADMIN_ID)]
+    for uid in people:
+        copies = [m.text for m in fake.chat_messages(uid) if m.text != "伪造"]
+        assert copies == ["停电通知"]  # exactly once
+
+
+async def _at_least(db: Database, sql: str, count: int) -> bool:
+    row = await db.fetchone(sql)
+    return row is not None and int(row[0]) >= count
+
+
+def button(message: SentMessage, label: str) -> str:
+    return next(data for row in message.buttons for text, data in row if label in text)

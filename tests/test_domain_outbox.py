@@ -19,6 +19,7 @@ from bot.domain.audience import (
     resolve,
 )
 from bot.domain.delivery import (
+    DAY_SECONDS,
     Action,
     Failure,
     FailureKind,
@@ -101,6 +102,34 @@ def test_direct_replies_keep_the_overall_pace_and_queued_messages_yield_to_them(
     assert pacer.chat_wait(-5, 0.0) > 6.0  # the outbox waits until the group has recovered
 
 
+def test_private_chat_one_pace_for_replies_and_queue_replies_first() -> None:
+    pacer = Pacer(PacingLimits())  # 1/s per private chat, burst 3
+    pacer.overall_wait(-10.0)
+    # /draw answers with four messages at once: three go now, the fourth a second later.
+    delays = [pacer.take(7, 0.0, direct=True) for _ in range(4)]
+    assert max(delays[:3]) < 0.1 and delays[3] == pytest.approx(1.0)  # (overall pace: 1/28 s)
+    # A person types a command a second while the outbox has plenty queued for them and sends
+    # whenever chat_wait allows: no reply ever waits for the chat, and the chat as a whole gets
+    # no more than its pace plus the burst.
+    replies: list[float] = []
+    queued: list[float] = []
+    for step in range(10 * 20, 40 * 20):  # 10 s … 40 s in steps of 50 ms
+        now = step / 20
+        if step % 20 == 0:
+            replies.append(pacer.take(7, now, direct=True))
+        elif pacer.chat_wait(7, now) == 0:
+            queued.append(now + pacer.take(7, now))
+    assert len(replies) == 30 and max(replies) < 0.05
+    assert len(replies) + len(queued) <= 30 + 3
+    assert queued  # the queue still gets the spare capacity (the burst)
+    # The person stops: after the grace period the queue may use the chat's last token too.
+    pacer.take(7, 100.0, direct=True)
+    pacer.take(7, 100.0)
+    assert pacer.chat_wait(7, 100.5) > 0  # 1.5 tokens, two needed while the person is active
+    later = 100.0 + Pacer.DIRECT_GRACE_SECONDS + 0.1
+    assert pacer.take(7, later) == 0.0 and pacer.chat_wait(7, later + 0.9) == 0.0
+
+
 def test_a_429_pauses_the_chat_and_two_chats_refused_pause_everything() -> None:
     pacer = Pacer(PacingLimits())
     pacer.retry_after(1, 5.0, now=10.0)
@@ -116,7 +145,7 @@ def test_a_429_pauses_the_chat_and_two_chats_refused_pause_everything() -> None:
 
 
 def test_backoff_doubles_and_is_capped() -> None:
-    policy = RetryPolicy(max_attempts=10, base_seconds=1.0, max_seconds=10.0)
+    policy = RetryPolicy(base_seconds=1.0, max_seconds=10.0)
     assert [policy.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
@@ -165,8 +194,9 @@ def test_backoff_doubles_and_is_capped() -> None:
             Action.DONE,
             None,
         ),
-        (Failure(FailureKind.NETWORK, "Bad Gateway"), Action.RETRY, None),
-        (Failure(FailureKind.TIMEOUT, "Timed out"), Action.RETRY, None),
+        (Failure(FailureKind.NETWORK, "Bad Gateway"), Action.OUTAGE, None),
+        (Failure(FailureKind.TIMEOUT, "Timed out"), Action.OUTAGE, None),
+        (Failure(FailureKind.OTHER, "Request Entity Too Large (413)"), Action.RETRY, None),
     ],
 )
 def test_decisions(failure: Failure, action: Action, reason: Reason | None) -> None:
@@ -176,12 +206,19 @@ def test_decisions(failure: Failure, action: Action, reason: Reason | None) -> N
         assert decision.delay == 7
 
 
-def test_network_errors_give_up_after_the_last_attempt() -> None:
-    policy = RetryPolicy(max_attempts=3)
+def test_the_retry_budget_is_a_time_not_a_count() -> None:
+    policy = RetryPolicy()  # 24 h
     network = Failure(FailureKind.NETWORK, "Internal Server Error")
-    assert decide(network, 2, policy).action is Action.RETRY
-    final = decide(network, 3, policy)
-    assert final.action is Action.FAIL and final.reason is Reason.NETWORK
+    other = Failure(FailureKind.OTHER, "Conflict")
+    # However many tries: nothing is given up within the budget.
+    assert decide(network, 500, policy, waited=DAY_SECONDS - 1).action is Action.OUTAGE
+    assert decide(other, 500, policy, waited=DAY_SECONDS - 1).action is Action.RETRY
+    for failure in (network, other):
+        final = decide(failure, 2, policy, waited=DAY_SECONDS)
+        assert final.action is Action.FAIL and final.reason is Reason.NETWORK
+    short = RetryPolicy(budget_seconds=60.0)
+    assert decide(network, 1, short, waited=59.9).action is Action.OUTAGE
+    assert decide(network, 1, short, waited=60.0).action is Action.FAIL
 
 
 # -- audiences ------------------------------------------------------------------------------------
@@ -275,17 +312,26 @@ def test_send_time_must_be_ahead_but_not_too_far() -> None:
 def test_outbox_tunables_from_toml(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
-        "[outbox]\noverall_per_second = 20\nprivate_burst = 2.5\nmax_attempts = 3\n"
+        "[outbox]\noverall_per_second = 20\nprivate_burst = 2.5\nretry_budget_seconds = 3600\n"
         "[broadcast]\nprogress_every_seconds = 10\n",
         encoding="utf-8",
     )
     tunables = load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path).tunables
     assert tunables.outbox.overall_per_second == 20 and tunables.outbox.private_burst == 2.5
-    assert tunables.outbox.retry().max_attempts == 3
+    assert tunables.outbox.retry().budget_seconds == 3600
+    assert OutboxTunables().retry().budget_seconds == 24 * 3600  # the default: a day
     assert tunables.outbox.broadcast_progress_seconds == 10
     assert tunables.invite_ttl_days == 7
     assert Tunables().outbox == OutboxTunables()
-    for bad in ("max_attempts = 1.5", "overall_per_second = 0", "nope = 1", "group_burst = 0.5"):
+    for bad in (
+        "max_in_flight = 1.5",
+        "retry_budget_seconds = 0",
+        "max_attempts = 5",  # replaced by the time budget
+        "backoff_seconds = 10\nbackoff_max_seconds = 5",
+        "overall_per_second = 0",
+        "nope = 1",
+        "group_burst = 0.5",
+    ):
         path.write_text(f"[outbox]\n{bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="outbox"):
             load_settings({"BOT_CONFIG": str(path)}, cwd=tmp_path)

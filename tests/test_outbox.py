@@ -14,8 +14,12 @@ from bot.db import Database
 from bot.store import outbox
 from tests.fakeapi import FakeBotApi, Limits
 from tests.outbox_support import (
+    ADMIN_ID,
     NO_LIMITS,
+    Admin,
+    add_department,
     add_person,
+    compose,
     db_of,
     fail_method,
     open_chat,
@@ -285,26 +289,70 @@ async def test_server_errors_are_retried_with_backoff(fake: FakeBotApi, tmp_path
         [row_id] = await queue_texts(db_of(app), 500, ["挺住"])
         await fake.wait_for_messages(500, 1)
         await sender_of(app).idle()
-        assert served == [2]
+        assert served.served == 2
         assert await status_of(db_of(app), row_id) == ("sent", None)
         assert sender_of(app).stats.retried == 2
     times = send_times(fake)
     assert times[1] - times[0] >= 0.05 and times[2] - times[1] >= 0.1  # 0.05 s, then doubled
 
 
-async def test_server_errors_give_up_after_max_attempts(fake: FakeBotApi, tmp_path: Path) -> None:
-    open_chat(fake, 501, "u501")
-    fail_method(fake, "sendMessage", 502, times=None)
-    async with running_bot(settings_for(fake, tmp_path / "b.sqlite3", max_attempts=3)) as app:
+async def test_an_outage_shorter_than_the_budget_pauses_everything_and_loses_nothing(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(510, 530))
+    for uid in people:
+        open_chat(fake, uid, f"u{uid}")
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=30.0)
+    async with running_bot(settings) as app:
         db = db_of(app)
-        [row_id, next_id] = await queue_texts(db, 501, ["一", "二"])
-        await until(lambda: _done(db, next_id))
-        assert await status_of(db, row_id) == ("failed", "network")
-        assert len(fake.calls("sendMessage")) == 6  # three tries each, then given up
+        outage = fake.outage(1.5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        ids = [(await queue_texts(db, uid, [f"通知{uid}"]))[0] for uid in people]
+        await until(lambda: all(fake.chat_messages(uid) for uid in people), timeout=10)
+        await sender_of(app).idle()
+        stats = sender_of(app).stats
+        assert loop.time() - began >= 1.5  # nothing got through the outage
+        assert await outbox.counts(db) == {"sent": len(people)}
+        # Paused as a whole: the first failures, then one probe at a time (0.05, 0.1, 0.2 … s).
+        assert stats.outages == 1
+        assert outage.served == stats.outage_failures <= len(people) + 12
+        assert stats.probes >= 3 and stats.failed == 0
+        rows = [await outbox.get(db, row_id) for row_id in ids]
+        assert all(r is not None and r.status == "sent" and r.error is None for r in rows)
+    for uid in people:
+        assert [m.text for m in fake.chat_messages(uid)] == [f"通知{uid}"]  # once each
+
+
+async def test_an_outage_longer_than_the_budget_reports_the_messages_failed(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    open_chat(fake, 501, "u501")
+    open_chat(fake, 503, "u503")
+    outage = fake.outage()  # until ended
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=2.0)
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        [first, second] = await queue_texts(db, 501, ["一", "二"])
+        await until(lambda: _done(db, second), timeout=10)
+        # Not before the budget ran out (the database keeps times to the second).
+        assert loop.time() - began >= 1.0
+        for row_id in (first, second):
+            assert await status_of(db, row_id) == ("failed", "network")
         audit = await db.fetchall(
-            "SELECT entity_id FROM audit_log WHERE action = 'outbox.failed' ORDER BY id"
+            "SELECT entity_id FROM audit_log WHERE action = 'outbox.failed' ORDER BY entity_id"
         )
-        assert [r[0] for r in audit] == [str(row_id), str(next_id)]
+        assert [r[0] for r in audit] == [str(first), str(second)]
+        assert sender_of(app).stats.given_up >= 1
+        # Telegram comes back: the next message goes out (it is the probe that closes it).
+        outage.end()
+        [later] = await queue_texts(db, 503, ["三"])
+        await fake.wait_for_messages(503, 1, timeout=5)
+        await until(lambda: _done(db, later))
+        assert await status_of(db, later) == ("sent", None)
+    assert fake.chat_messages(501) == []
 
 
 async def _done(db: Database, row_id: int) -> bool:
@@ -433,3 +481,70 @@ async def test_direct_replies_still_work_through_the_shared_rate_limiter(
         fake.send_text(902, "/help")
         [answer] = await fake.wait_for_messages(902, 1)
     assert "/start" in answer.text
+
+
+async def test_direct_replies_and_the_outbox_share_one_chat_pace_without_429(
+    tmp_path: Path,
+) -> None:
+    """An administrator asks for their draft (/broadcast answers with two messages at once: the
+    preview and the card) three times at once, then every 0.5 s, while 20 notices are queued
+    for them. Time runs about four times faster than Telegram's (the fake allows 4 a second per
+    chat after a burst of 5; the bot paces 3.6 a second): a person typing a command every 2 s
+    as notices arrive, after a start like /draw's four replies at once."""
+    limits = Limits(private_burst=5, private_per_second=4.0)
+    async with FakeBotApi(limits=limits) as api:
+        open_chat(api, ADMIN_ID, "县局管理员")
+        settings = settings_for(
+            api, tmp_path / "b.sqlite3", private_per_second=3.6, private_burst=3.0
+        )
+        async with running_bot(settings) as app:
+            db = db_of(app)
+            await add_department(db, "MZJ", "县民政局")
+            admin = Admin(api)
+            await compose(admin, "全部部门联络员", "草稿内容")
+            await asyncio.sleep(2.0)  # the chat's bucket refills
+            before = api.sent_total(ADMIN_ID)
+            await queue_texts(db, ADMIN_ID, [f"通知{i}" for i in range(20)])
+            await api.wait_for_messages(ADMIN_ID, before + 3)  # the notices' burst is out
+            loop = asyncio.get_running_loop()
+            for gap in [0.1] * 3 + [0.5] * 7:  # three at once (six messages), then steadily
+                started = loop.time()
+                api.send_text(ADMIN_ID, "/broadcast")
+                await asyncio.sleep(max(0.0, gap - (loop.time() - started)))
+            await api.wait_for_messages(ADMIN_ID, before + 20 + 20, timeout=30)
+            await sender_of(app).idle(timeout=30)
+            stats = sender_of(app).stats
+        texts = [m.text for m in api.chat_messages(ADMIN_ID)[before:]]
+        assert throttled(api) == [] and stats.rate_limited == 0  # 0 × 429
+        assert sorted(t for t in texts if t.startswith("通知")) == sorted(
+            f"通知{i}" for i in range(20)
+        )
+        assert texts.count("草稿内容") == 10  # every /broadcast answered (preview + card)
+
+
+async def test_a_restart_during_an_outage_keeps_the_queue_and_the_budget_clock(
+    fake: FakeBotApi, tmp_path: Path
+) -> None:
+    people = list(range(520, 526))
+    for uid in people:
+        open_chat(fake, uid, f"u{uid}")
+    settings = settings_for(fake, tmp_path / "b.sqlite3", retry_budget_seconds=600.0)
+    outage = fake.outage()
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        ids = [(await queue_texts(db, uid, ["重启前"]))[0] for uid in people]
+        await until(lambda: sender_of(app).stats.outages == 1)
+        await asyncio.sleep(0.3)  # a sweep has started every waiting message's clock
+        stamped = await db.fetchall("SELECT retry_since FROM outbox WHERE retry_since IS NOT NULL")
+        assert len(stamped) == len(people)
+    outage.end()
+    async with running_bot(settings) as app:
+        db = db_of(app)
+        await until(lambda: all(fake.chat_messages(uid) for uid in people), timeout=10)
+        await sender_of(app).idle()
+        assert await outbox.counts(db) == {"sent": len(people)}
+        for row_id in ids:
+            row = await outbox.get(db, row_id)
+            assert row is not None and row.retry_since is not None  # kept across the restart
+    for uid in people:
+        assert [m.text for m in fake.chat_messages(uid)] == ["重启前"]

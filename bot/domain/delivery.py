@@ -1,8 +1,11 @@
 """What to do when Telegram refuses a message. Pure: no Telegram import.
 
 The sender turns each Telegram error into a `Failure`; `decide` says whether to wait and resend,
-retry with backoff, give up on the chat (it blocked the bot or is gone), follow a migrated group,
-or record the failure. Reason codes are stored in `outbox.error` and shown in delivery reports.
+treat it as an outage (the whole sender pauses: bot.domain.breaker), retry with backoff, give up
+on the chat (it blocked the bot or is gone), follow a migrated group, or record the failure.
+A message's retry budget is a time, not a count: it is given up only once it has waited
+`RetryPolicy.budget_seconds` since its first failed try (or since an outage began holding it).
+Reason codes are stored in `outbox.error` and shown in delivery reports.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class FailureKind(StrEnum):
 
 class Action(StrEnum):
     PAUSE = "pause"  # wait `delay` and send again; not counted as an attempt
+    OUTAGE = "outage"  # Telegram looks down: back to the queue, the whole sender pauses
     RETRY = "retry"  # wait `delay` (backoff) and send again
     UNREACHABLE = "unreachable"  # the chat cannot receive: fail it and everything queued for it
     RETARGET = "retarget"  # the group moved: send to `new_chat_id`
@@ -40,7 +44,7 @@ class Reason(StrEnum):
     CHAT_NOT_FOUND = "chat_not_found"
     BAD_REQUEST = "bad_request"  # Telegram rejected the message itself
     EDIT_TARGET_MISSING = "edit_target_missing"  # the message to edit is gone or never arrived
-    NETWORK = "network"  # still failing after every retry
+    NETWORK = "network"  # still failing when its retry budget ran out
     CANCELLED = "cancelled"
     NEVER_OPENED = "never_opened"  # in a directory but no Telegram account known to the bot
     ERROR = "error"  # a bug on our side; see the log
@@ -59,12 +63,19 @@ class Failure:
     new_chat_id: int | None = None
 
 
+DAY_SECONDS = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 5
+    budget_seconds: float = DAY_SECONDS  # how long a message is retried before it is given up
     base_seconds: float = 1.0
     factor: float = 2.0
     max_seconds: float = 60.0
+
+    def spent(self, waited: float) -> bool:
+        """A message that has waited `waited` seconds since its first failed try is given up."""
+        return waited >= self.budget_seconds
 
     def backoff(self, attempt: int) -> float:
         """Delay after the `attempt`-th failed try (1-based): 1, 2, 4, 8 … seconds, capped."""
@@ -104,8 +115,9 @@ def bad_request_reason(description: str) -> Reason | None:
     return Reason.BAD_REQUEST
 
 
-def decide(failure: Failure, attempt: int, policy: RetryPolicy) -> Decision:
-    """What to do after the `attempt`-th try (1-based) of a message failed with `failure`."""
+def decide(failure: Failure, attempt: int, policy: RetryPolicy, waited: float = 0.0) -> Decision:
+    """What to do after the `attempt`-th try (1-based) of a message failed with `failure`,
+    `waited` seconds after its first failed try (0 for the first)."""
     match failure.kind:
         case FailureKind.RETRY_AFTER:
             return Decision(Action.PAUSE, delay=max(float(failure.retry_after or 1), 0.0))
@@ -122,8 +134,12 @@ def decide(failure: Failure, attempt: int, policy: RetryPolicy) -> Decision:
             if reason is Reason.CHAT_NOT_FOUND:
                 return Decision(Action.UNREACHABLE, reason=reason)
             return Decision(Action.FAIL, reason=reason)
-        case FailureKind.NETWORK | FailureKind.TIMEOUT | FailureKind.OTHER:
-            if attempt >= policy.max_attempts:
+        case FailureKind.NETWORK | FailureKind.TIMEOUT:
+            if policy.spent(waited):
+                return Decision(Action.FAIL, reason=Reason.NETWORK)
+            return Decision(Action.OUTAGE)
+        case FailureKind.OTHER:
+            if policy.spent(waited):
                 return Decision(Action.FAIL, reason=Reason.NETWORK)
             return Decision(Action.RETRY, delay=policy.backoff(attempt))
     raise AssertionError(failure.kind)  # pragma: no cover

@@ -50,10 +50,11 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
 
-    def wait(self, now: float) -> float:
-        """Seconds until a token is available (0 if one is available now)."""
+    def wait(self, now: float, need: float = 1.0) -> float:
+        """Seconds until `need` tokens are available (0 if they are now)."""
         self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        need = min(need, self.capacity)
+        return 0.0 if self.tokens >= need else (need - self.tokens) / self.rate
 
     def take(self, now: float) -> float:
         """Take a token, into debt if need be; returns how long to wait before using it."""
@@ -82,6 +83,9 @@ class Pacer:
 
     # Buckets kept before idle ones are forgotten.
     _PRUNE_AT = 2048
+    # A chat where a direct reply went out this recently is one a person is using: queued
+    # messages to it leave one token spare, so the person's next reply need not wait.
+    DIRECT_GRACE_SECONDS = 10.0
 
     def __init__(self, limits: PacingLimits | None = None) -> None:
         self.limits = limits or PacingLimits()
@@ -97,6 +101,7 @@ class Pacer:
         self._chat_paused: dict[int, float] = {}
         self._all_paused = 0.0
         self._recent_429: deque[tuple[float, int]] = deque()
+        self._direct: dict[int, float] = {}  # chat id -> when its last direct reply was paced
 
     def _bucket(self, chat_id: int, now: float) -> TokenBucket:
         bucket = self._chats.get(chat_id)
@@ -127,22 +132,35 @@ class Pacer:
         return max(self.overall.wait(now), self._all_paused - now, 0.0)
 
     def chat_wait(self, chat_id: int, now: float) -> float:
-        """Seconds until this chat may receive again (its own limit and any 429 pause)."""
+        """Seconds until a queued message may go to this chat (its own limit and any 429 pause).
+
+        Direct replies come first: while a person is using the chat (a direct reply within
+        `DIRECT_GRACE_SECONDS`), queued messages wait until a token is left over for them."""
         paused = self._chat_paused.get(chat_id, 0.0) - now
         if paused <= 0 and chat_id in self._chat_paused:
             del self._chat_paused[chat_id]
-        return max(self._bucket(chat_id, now).wait(now), paused, 0.0)
+        last_direct = self._direct.get(chat_id)
+        if last_direct is not None and now - last_direct > self.DIRECT_GRACE_SECONDS:
+            del self._direct[chat_id]
+            last_direct = None
+        need = 1.0 if last_direct is None or is_group(chat_id) else 2.0
+        return max(self._bucket(chat_id, now).wait(now, need), paused, 0.0)
 
     def wait(self, chat_id: int, now: float) -> float:
         return max(self.overall_wait(now), self.chat_wait(chat_id, now))
 
-    def take(self, chat_id: int, now: float, *, chat_pace: bool = True) -> float:
+    def take(
+        self, chat_id: int, now: float, *, chat_pace: bool = True, direct: bool = False
+    ) -> float:
         """Reserve one message to `chat_id`; returns the delay before sending it.
 
-        `chat_pace=False` (a direct reply to someone's own action): the chat's token is still
-        taken, so queued messages to that chat wait behind the reply, but the reply itself only
-        keeps the overall pace: people's own clicks and commands set the pace of replies.
+        `direct` (a reply to someone's own action): it goes before queued messages to that chat
+        (see `chat_wait`). `chat_pace=False`: the chat's token is still taken, so queued
+        messages wait behind it, but the call itself only keeps the overall pace (direct
+        replies in groups, where people's own clicks set the pace).
         """
+        if direct:
+            self._direct[chat_id] = now
         overall = self.overall.take(now)
         chat = self._bucket(chat_id, now).take(now)
         delay = max(overall, chat) if chat_pace else overall

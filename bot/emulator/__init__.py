@@ -3,7 +3,7 @@
 
 from .errors import ApiError
 from .html_entities import HtmlParseError, ParsedText, parse_html
-from .models import Limits, RecordedError, RecordedRequest, SentFile, SentMessage
+from .models import Fault, Limits, RecordedError, RecordedRequest, SentFile, SentMessage
 from .server import DEFAULT_TOKEN, FakeBotApi
 from .text import FormattedText, format_text, utf16_len
 
@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_TOKEN",
     "ApiError",
     "FakeBotApi",
+    "Fault",
     "FormattedText",
     "HtmlParseError",
     "Limits",

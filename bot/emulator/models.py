@@ -39,6 +39,36 @@ class Limits:
 
 
 @dataclass
+class Fault:
+    """Injected server trouble: calls of ``methods`` (lower-case names) are answered with
+    ``status`` (0: answered normally, only late) after ``delay`` seconds, for the next ``times``
+    calls (None: any number) and until ``until`` (monotonic seconds; None: until ended).
+
+    Made by :meth:`FakeBotApi.fail` and :meth:`FakeBotApi.outage`; ``served`` counts the calls it
+    answered, ``end()`` lifts it early.
+    """
+
+    methods: frozenset[str]
+    status: int = 502
+    times: int | None = None
+    until: float | None = None
+    delay: float = 0.0
+    description: str = "Bad Gateway"
+    served: int = 0
+    ended: bool = False
+
+    def active(self, method: str, now: float) -> bool:
+        if self.ended or method.lower() not in self.methods:
+            return False
+        if self.until is not None and now >= self.until:
+            return False
+        return self.times is None or self.served < self.times
+
+    def end(self) -> None:
+        self.ended = True
+
+
+@dataclass
 class SentFile:
     """A file the bot sent (document or photo)."""
 

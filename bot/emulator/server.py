@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .errors import ApiError, entity_too_large, not_found, not_implemented, unauthorized
 from .methods import BotApiMethods, Handler, chat_instance
-from .models import MB, Limits, RecordedError, RecordedRequest, SentMessage
+from .models import MB, Fault, Limits, RecordedError, RecordedRequest, SentMessage
 from .params import Params
 from .world import CallbackRecord, World
 
@@ -60,6 +60,7 @@ class FakeBotApi:
         self._canonical = {name.lower(): name for name in self.methods.handlers()}
         self.requests: list[RecordedRequest] = []
         self.errors: list[RecordedError] = []
+        self.faults: list[Fault] = []
         self._activity = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -127,6 +128,41 @@ class FakeBotApi:
     def bot_user(self) -> dict[str, Any]:
         return dict(self.world.bot_user)
 
+    # -- server trouble ----------------------------------------------------------------------
+    def fail(
+        self,
+        *methods: str,
+        status: int = 502,
+        times: int | None = None,
+        seconds: float | None = None,
+        delay: float = 0.0,
+    ) -> Fault:
+        """Answer the next ``times`` calls of ``methods`` (None: all of them, for ``seconds``
+        or until ``end()``) with HTTP ``status``, after ``delay`` seconds. ``status=0`` with a
+        delay makes a slow server whose answers come late (the client's timeout fires first)."""
+        descriptions = {
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+        }
+        fault = Fault(
+            methods=frozenset(m.lower() for m in methods),
+            status=status,
+            times=times,
+            until=None if seconds is None else time.monotonic() + seconds,
+            delay=delay,
+            description=descriptions.get(status, f"Error {status}"),
+        )
+        self.faults.append(fault)
+        return fault
+
+    def outage(
+        self, seconds: float | None = None, *, methods: tuple[str, ...] = ("sendMessage",)
+    ) -> Fault:
+        """Telegram is down: every call of ``methods`` answers 502 Bad Gateway for ``seconds``
+        (None: until the returned fault's ``end()``)."""
+        return self.fail(*methods, status=502, seconds=seconds)
+
     # -- HTTP ------------------------------------------------------------------------------
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -141,6 +177,7 @@ class FakeBotApi:
                 self.requests.append(RecordedRequest(name, params.recorded(), time.monotonic()))
             if request.match_info["token"] != self.token:
                 raise unauthorized()
+            await self._apply_faults(method)
             handler = self._handlers.get(method.lower())
             if handler is None:
                 if method.lower() in _KNOWN_METHODS:
@@ -183,6 +220,16 @@ class FakeBotApi:
 
     async def _handle_unknown(self, request: web.Request) -> web.Response:
         return web.json_response(not_found().to_json(), status=404)
+
+    async def _apply_faults(self, method: str) -> None:
+        fault = next((f for f in self.faults if f.active(method, time.monotonic())), None)
+        if fault is None:
+            return
+        fault.served += 1
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status:
+            raise ApiError(fault.status, fault.description)
 
     def _notify_activity(self) -> None:
         event, self._activity = self._activity, asyncio.Event()

@@ -208,6 +208,10 @@ async def broadcast_button(update: Update, context: Context, identity: Identity)
     broadcast_id, action = int(parts[1]), parts[2]
     argument = parts[3] if len(parts) > 3 else ""
 
+    if action == "re":
+        await _resend(update, context, identity, broadcast_id)
+        return
+
     if action in ("stop", "uns"):
         before = await broadcasts.cancel(svc.db, broadcast_id, identity.tg_user_id)
         if before is None:
@@ -223,6 +227,20 @@ async def broadcast_button(update: Update, context: Context, identity: Identity)
         await _alert(update, context, "gone")
         return
     await _draft_action(update, context, identity, draft, action, argument)
+
+
+async def _resend(update: Update, context: Context, identity: Identity, broadcast_id: int) -> None:
+    """重发给未送达的人 on a delivery report: queue the failed copies again (any administrator;
+    the button handler has checked the role). A second press queues nothing more."""
+    query = update.callback_query
+    assert query is not None
+    svc = services(context)
+    queued = await broadcasts.resend_failed(svc.db, broadcast_id, identity.tg_user_id)
+    text = svc.renderer.text("broadcast/resend_alert.j2", queued=queued)
+    await query.answer(text, show_alert=not queued)
+    if queued:
+        with contextlib.suppress(BadRequest):  # the report keeps its text, loses the button
+            await query.edit_message_reply_markup(reply_markup=None)
 
 
 async def _alert(update: Update, context: Context, state: str) -> None:
@@ -486,6 +504,8 @@ async def _report(
         started=(b.started_at or clock.now()).astimezone(tz),
         finished=clock.now().astimezone(tz),
         cancelled=b.status == "cancelled",
+        resendable=sum(1 for item in missed if item.resendable),
+        round=b.rounds,
     )
     if not attach:
         return report, None

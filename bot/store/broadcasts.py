@@ -18,7 +18,7 @@ import aiosqlite
 from bot import clock
 from bot.db import Database
 from bot.domain.audience import AudienceKind, Person, Recipient, Roster, UnboundInspector
-from bot.domain.delivery import Reason
+from bot.domain.delivery import UNREACHABLE_REASONS, Reason
 from bot.render import Rendered
 from bot.store import audit, outbox
 
@@ -40,6 +40,7 @@ class Broadcast:
     started_at: datetime | None
     finished_at: datetime | None
     progress_outbox_id: int | None
+    rounds: int = 1  # 1, then one more per "重发给未送达的人"
 
     @property
     def has_content(self) -> bool:
@@ -66,6 +67,7 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
         started_at=moment(row["started_at"]),
         finished_at=moment(row["finished_at"]),
         progress_outbox_id=row["progress_outbox_id"],
+        rounds=row["rounds"],
     )
 
 
@@ -82,12 +84,24 @@ class Progress:
         return self.total - self.sent - self.failed - self.cancelled
 
 
+# A failed copy worth sending again: it failed for a reason of the moment (network, a rejected
+# request, our error), or the chat could not receive then but can now (the person wrote to the
+# bot again; the bot is back in the group).
+_UNREACHABLE = ", ".join(f"'{r.value}'" for r in sorted(UNREACHABLE_REASONS))
+_RESENDABLE = (
+    "(o.status = 'failed' AND r.chat_id IS NOT NULL AND (o.error NOT IN (" + _UNREACHABLE + ")"
+    " OR EXISTS (SELECT 1 FROM people p WHERE p.tg_user_id = r.chat_id AND p.reachable = 1)"
+    " OR EXISTS (SELECT 1 FROM chats c WHERE c.chat_id = r.chat_id AND c.bot_is_member = 1)))"
+)
+
+
 @dataclass(frozen=True)
 class Undelivered:
     name: str
     department_code: str | None
     reason: str
     detail: str | None
+    resendable: bool = False  # "重发给未送达的人" would queue it again (see _RESENDABLE)
 
 
 # -- drafts --------------------------------------------------------------------------------------
@@ -444,7 +458,8 @@ async def undelivered(db: Database, broadcast_id: int) -> list[Undelivered]:
     """Everyone the broadcast did not reach, and why (never opened the bot, blocked it…)."""
     rows = await db.fetchall(
         "SELECT r.name, r.department_code, coalesce(r.skipped, o.error) AS reason,"
-        " o.error_detail FROM broadcast_recipients r LEFT JOIN outbox o ON o.id = r.outbox_id"
+        " o.error_detail, " + _RESENDABLE + " AS resendable"
+        " FROM broadcast_recipients r LEFT JOIN outbox o ON o.id = r.outbox_id"
         " WHERE r.broadcast_id = ?"
         " AND (r.skipped IS NOT NULL OR o.status IN ('failed', 'cancelled'))"
         " ORDER BY r.seq",
@@ -452,7 +467,11 @@ async def undelivered(db: Database, broadcast_id: int) -> list[Undelivered]:
     )
     return [
         Undelivered(
-            r["name"], r["department_code"], r["reason"] or Reason.ERROR.value, r["error_detail"]
+            r["name"],
+            r["department_code"],
+            r["reason"] or Reason.ERROR.value,
+            r["error_detail"],
+            bool(r["resendable"]),
         )
         for r in rows
     ]
@@ -478,7 +497,11 @@ async def finish(
             return False
         if broadcast.progress_outbox_id is not None:
             await outbox.replace_pending_edit(conn, broadcast.progress_outbox_id, final_progress)
-        await outbox.enqueue(conn, broadcast.chat_id, report, dedup_key=f"bc:{broadcast.id}:report")
+        # Each round (the first run, then each resend) has its own report.
+        suffix = "" if broadcast.rounds == 1 else f":{broadcast.rounds}"
+        await outbox.enqueue(
+            conn, broadcast.chat_id, report, dedup_key=f"bc:{broadcast.id}:report{suffix}"
+        )
         if report_file is not None:
             name, data, caption = report_file
             await outbox.enqueue_document(
@@ -487,7 +510,7 @@ async def finish(
                 file_name=name,
                 data=data,
                 caption=caption,
-                dedup_key=f"bc:{broadcast.id}:report-file",
+                dedup_key=f"bc:{broadcast.id}:report-file{suffix}",
             )
         await audit.record(
             conn,
@@ -505,3 +528,72 @@ async def update_progress(db: Database, broadcast: Broadcast, message: Rendered)
         return
     async with db.transaction() as conn:
         await outbox.replace_pending_edit(conn, broadcast.progress_outbox_id, message)
+
+
+async def resend_failed(db: Database, broadcast_id: int, actor: int) -> int | None:
+    """Queue the broadcast again for the recipients whose copy failed ("重发给未送达的人"):
+    for a reason of the moment, or the chat can receive again (see _RESENDABLE).
+
+    Only for a broadcast whose report is out (finished); it runs again and ends with a new
+    report. Each recipient's row then points at the new copy, so a second press finds nothing
+    failed left to resend (and the dedup key per round stops a double queueing). Returns how
+    many copies were queued, or None if the broadcast is not finished (running again already,
+    or gone).
+    """
+    now = clock.now_db()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "SELECT * FROM broadcasts WHERE id = ? AND status IN ('done', 'cancelled')"
+            " AND finished_at IS NOT NULL",
+            (broadcast_id,),
+        )
+        found = await cursor.fetchone()
+        await cursor.close()
+        if found is None:
+            return None
+        b = _broadcast(found)
+        cursor = await conn.execute(
+            "SELECT r.seq, r.chat_id"
+            " FROM broadcast_recipients r JOIN outbox o ON o.id = r.outbox_id"
+            " WHERE r.broadcast_id = ? AND " + _RESENDABLE + " ORDER BY r.seq",
+            (broadcast_id,),
+        )
+        failed = [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        await cursor.close()
+        if not failed:
+            return 0
+        round_no = b.rounds + 1
+        for seq, chat_id in failed:
+            key = f"bc:{b.id}:{chat_id}:r{round_no}"
+            if b.blob_id is not None:
+                outbox_id = await outbox.enqueue_document(
+                    conn,
+                    chat_id,
+                    blob_id=b.blob_id,
+                    file_name=b.file_name or "file",
+                    caption=b.text_html or "",
+                    dedup_key=key,
+                    bulk=True,
+                )
+            else:
+                outbox_id = await outbox.enqueue(
+                    conn, chat_id, b.text_html or "", dedup_key=key, bulk=True
+                )
+            await conn.execute(
+                "UPDATE broadcast_recipients SET outbox_id = ? WHERE broadcast_id = ? AND seq = ?",
+                (outbox_id, b.id, seq),
+            )
+        await conn.execute(
+            "UPDATE broadcasts SET status = 'running', finished_at = NULL, rounds = ?,"
+            " updated_at = ? WHERE id = ?",
+            (round_no, now, b.id),
+        )
+        await audit.record(
+            conn,
+            actor=actor,
+            action="broadcast.resend",
+            entity="broadcast",
+            entity_id=b.id,
+            detail={"round": round_no, "queued": len(failed)},
+        )
+    return len(failed)

@@ -15,7 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
@@ -59,6 +59,7 @@ class OutboxRow:
     tg_message_id: int | None
     error: str | None
     error_detail: str | None
+    retry_since: datetime | None = None  # first failed try (or an outage began holding it)
 
 
 def _row(row: sqlite3.Row) -> OutboxRow:
@@ -76,6 +77,7 @@ def _row(row: sqlite3.Row) -> OutboxRow:
         tg_message_id=row["tg_message_id"],
         error=row["error"],
         error_detail=row["error_detail"],
+        retry_since=clock.from_db(row["retry_since"]) if row["retry_since"] else None,
     )
 
 
@@ -376,13 +378,62 @@ async def mark_sent(
 
 
 async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) -> None:
-    """Back to the queue after a failed try; `counts` adds it to the attempts."""
+    """Back to the queue after a failed try; `counts` adds it to the attempts and starts the
+    retry budget's clock (`retry_since`) if it has not started yet."""
+    now = clock.now_db()
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + ?, error_detail = ?,"
+            " retry_since = CASE WHEN ? THEN coalesce(retry_since, ?) ELSE retry_since END,"
             " updated_at = ? WHERE id = ? AND status = 'sending'",
-            (int(counts), detail[:500], clock.now_db(), row_id),
+            (int(counts), detail[:500], int(counts), now, now, row_id),
         )
+
+
+async def hold_for_outage(db: Database) -> int:
+    """Telegram is down: every due message waiting starts its retry budget's clock now (if it
+    has not started already), so an outage longer than the budget gives them up. Returns how
+    many rows started their clock."""
+    now = clock.now_db()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET retry_since = ? WHERE status = 'pending' AND not_before <= ?"
+            " AND retry_since IS NULL",
+            (now, now),
+        )
+        return cursor.rowcount
+
+
+async def give_up_overdue(db: Database, budget_seconds: float, detail: str) -> list[int]:
+    """Fail every waiting message whose retry budget ran out (Reason.NETWORK); returns their ids.
+
+    One audit entry per message, as `mark_failed` writes it."""
+    cutoff = clock.to_db(clock.now() - timedelta(seconds=budget_seconds))
+    now = clock.now_db()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'failed', error = ?, error_detail = ?, updated_at = ?"
+            " WHERE status = 'pending' AND retry_since IS NOT NULL AND retry_since <= ?"
+            " RETURNING id, chat_id",
+            (Reason.NETWORK.value, detail[:500], now, cutoff),
+        )
+        rows = list(await cursor.fetchall())
+        await cursor.close()
+        for row in rows:
+            await audit.record(
+                conn,
+                actor=None,
+                action="outbox.failed",
+                entity="outbox",
+                entity_id=row[0],
+                outcome="failed",
+                detail={
+                    "reason": Reason.NETWORK.value,
+                    "telegram": detail[:200],
+                    "chat_id": row[1],
+                },
+            )
+    return sorted(int(r[0]) for r in rows)
 
 
 async def mark_failed(db: Database, row_id: int, reason: Reason, detail: str) -> None:
