@@ -31,12 +31,22 @@ from telegram.ext import (
 )
 
 from bot import clock, conversation
+from bot.callbacks import Pressed
 from bot.domain import audience as audience_rules
 from bot.domain import schedule
 from bot.domain.audience import AudienceKind, Recipient
 from bot.domain.delivery import Reason
 from bot.domain.roles import Identity, Role
-from bot.features.common import Context, button, command, edit, identify, markup, reply, send
+from bot.features.common import (
+    Context,
+    command,
+    edit,
+    identify,
+    markup,
+    pressed,
+    reply,
+    send,
+)
 from bot.outbox import Sender
 from bot.render import MAX_CALLBACK_BYTES, Rendered
 from bot.services import Services, services
@@ -195,18 +205,15 @@ async def broadcast_command(update: Update, context: Context, identity: Identity
     await _show(update, context, draft, in_place=False)
 
 
-@button(Role.ADMIN)
-async def broadcast_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("bc", Role.ADMIN, parts=2)
+async def broadcast_button(
+    update: Update, context: Context, identity: Identity, cb: Pressed
+) -> None:
     """bc:<id>:<action>[:<argument>] on a draft card, a progress message or a schedule card."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = services(context)
-    parts = query.data.split(":", 3)
-    if len(parts) < 3 or not parts[1].isdigit():
-        await query.answer()
-        return
-    broadcast_id, action = int(parts[1]), parts[2]
-    argument = parts[3] if len(parts) > 3 else ""
+    broadcast_id, action, argument = cb.number(0), cb.text(1), cb.rest(2)
 
     if action == "re":
         await _resend(update, context, identity, broadcast_id)

@@ -196,6 +196,22 @@ def button(*roles: Role) -> Callable[[Handler], Guarded]:
     return decorate
 
 
+async def stale(update: Update, context: Context, reason: str = "stale") -> None:
+    """Answer a press whose button no longer means anything (or never did), and audit it."""
+    query = update.callback_query
+    assert query is not None
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor=update.effective_user.id if update.effective_user else None,
+            action=f"button.{(query.data or '').split(':')[0]}",
+            outcome="refused",
+            detail={"reason": reason, "data": query.data},
+        )
+    await query.answer(svc.renderer.text("common/stale_alert.j2"), show_alert=True)
+
+
 PressedHandler = Callable[[Update, Context, Identity, Pressed], Awaitable[Any]]
 
 
@@ -214,17 +230,7 @@ def pressed(
             assert query is not None
             found = parse(query.data, prefix, parts=parts, numbers=numbers)
             if found is None:
-                async with services(context).db.transaction() as conn:
-                    await audit.record(
-                        conn,
-                        actor=identity.tg_user_id,
-                        action=f"button.{prefix}",
-                        outcome="refused",
-                        detail={"reason": "malformed", "data": query.data},
-                    )
-                await query.answer(
-                    services(context).renderer.text("common/stale_alert.j2"), show_alert=True
-                )
+                await stale(update, context, "malformed")
                 return
             await handler(update, context, identity, found)
 

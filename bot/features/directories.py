@@ -11,8 +11,18 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import clock, importer, tabular
+from bot.callbacks import Pressed
 from bot.domain.roles import Identity, Role
-from bot.features.common import Context, button, command, edit, identify, refuse, reply
+from bot.features.common import (
+    Context,
+    command,
+    edit,
+    identify,
+    pressed,
+    refuse,
+    reply,
+    stale,
+)
 from bot.services import services
 from bot.store import directories
 
@@ -60,14 +70,19 @@ async def template(update: Update, context: Context, identity: Identity) -> None
     await _send_template(update, context, kind)
 
 
-@button(Role.ADMIN)
-async def template_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("tpl", Role.ADMIN, numbers=())
+async def template_button(
+    update: Update, context: Context, identity: Identity, cb: Pressed
+) -> None:
+    """tpl:<kind>: the template of one directory."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    kind = query.data.split(":", 1)[1]
+    assert query is not None
+    kind = cb.text(0)
+    if kind not in KINDS:
+        await stale(update, context)
+        return
     await query.answer()
-    if kind in KINDS:
-        await _send_template(update, context, kind)
+    await _send_template(update, context, kind)
 
 
 async def _send_template(update: Update, context: Context, kind: str) -> None:
@@ -153,21 +168,21 @@ async def document_received(update: Update, context: Context) -> None:
     )
 
 
-@button(Role.ADMIN)
-async def kind_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("imp", Role.ADMIN, parts=2)
+async def kind_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
     """imp:<pending id>:<kind> picks the directory for a file sent without a caption."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    _, pending_id, kind = query.data.split(":", 2)
+    assert query is not None
+    pending_id, kind = cb.number(0), cb.text(1)
     svc = services(context)
-    if kind not in KINDS or not pending_id.isdigit():
-        await query.answer()
+    if kind not in KINDS:
+        await stale(update, context)
         return
     async with svc.db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE pending_uploads SET consumed_at = ? WHERE id = ? AND tg_user_id = ?"
             " AND consumed_at IS NULL RETURNING file_id, file_name, dry_run",
-            (clock.now_db(), int(pending_id), identity.tg_user_id),
+            (clock.now_db(), pending_id, identity.tg_user_id),
         )
         row = await cursor.fetchone()
     if row is None:

@@ -10,10 +10,11 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import clock
+from bot.callbacks import Pressed
 from bot.domain import invites as invite_rules
 from bot.domain.invites import CodeState
 from bot.domain.roles import Identity, Role, Where, commands_for
-from bot.features.common import Context, button, command, edit, identify, reply
+from bot.features.common import Context, command, edit, identify, pressed, reply, stale
 from bot.services import Services, services
 from bot.store import audit, directories, invites, people
 
@@ -283,13 +284,22 @@ async def _issue(
         await reply(update, context, "onboarding/invite_link.j2", **ctx)
 
 
-@button(Role.ADMIN)
-async def invite_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("inv", Role.ADMIN, parts=2, numbers=())
+async def invite_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
     """Guided /invite: inv:r:<role> -> inv:d:<role>:<department> -> inv:p:<inspector id>."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     svc = services(context)
-    parts = query.data.split(":", 3)
+    step, letter = cb.text(0), cb.text(1)
+    parts = ["inv", step, letter, cb.rest(2)]
+    known = (
+        (step == "r" and letter in ROLE_LETTERS)
+        or (step == "d" and letter in ("l", "i") and bool(parts[3]))
+        or (step == "p" and letter.isdigit())
+    )
+    if not known:
+        await stale(update, context)
+        return
     await query.answer()
     if parts[1] == "r" and parts[2] in ROLE_LETTERS:
         role = ROLE_LETTERS[parts[2]]
@@ -305,7 +315,7 @@ async def invite_button(update: Update, context: Context, identity: Identity) ->
             letter=parts[2],
             departments=[d for d in departments if len(d.code.encode()) <= 48],
         )
-    elif parts[1] == "d" and len(parts) == 4 and parts[2] in ("l", "i"):
+    elif parts[1] == "d":
         department = await directories.get_department(svc.db, parts[3])
         if department is None:
             await edit(
@@ -335,7 +345,7 @@ async def invite_button(update: Update, context: Context, identity: Identity) ->
             inspectors=listed[:MAX_INSPECTOR_BUTTONS],
             more=len(listed) > MAX_INSPECTOR_BUTTONS,
         )
-    elif parts[1] == "p" and parts[2].isdigit():
+    elif parts[1] == "p":
         inspector = await directories.get_inspector(svc.db, int(parts[2]))
         if inspector is None:
             await edit(

@@ -29,11 +29,12 @@ from telegram.ext import (
 
 from bot import reminders as engine
 from bot import workcal
+from bot.callbacks import Pressed
 from bot.domain import reminders as rules
 from bot.domain.roles import Identity, Role
 from bot.domain.tasks import parse_dates
 from bot.features import reports, training
-from bot.features.common import Context, button, command, edit, reply
+from bot.features.common import Context, command, edit, pressed, reply, stale
 from bot.services import Services, services
 from bot.store import audit
 from bot.store import reminders as store
@@ -180,11 +181,15 @@ async def reminders_command(update: Update, context: Context, identity: Identity
     )
 
 
-@button(Role.ADMIN)
-async def series_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("rm", Role.ADMIN, parts=2, numbers=())
+async def series_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
+    """rm:pause|resume:<series> (a series key may contain ':')."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    _, action, series = query.data.split(":", 2)
+    assert query is not None
+    action, series = cb.text(0), cb.rest(1)
+    if action not in ("pause", "resume") or not series:
+        await stale(update, context)
+        return
     svc = services(context)
     async with svc.db.transaction() as conn:
         changed = await store.set_paused(conn, series, identity.tg_user_id, action == "pause")

@@ -25,10 +25,11 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import clock, conversation, workcal
 from bot import reminders as engine
+from bot.callbacks import Pressed
 from bot.domain import reminders as rules
 from bot.domain.reminders import Period
 from bot.domain.roles import Identity, Role
-from bot.features.common import Context, button, command, refuse, reply
+from bot.features.common import Context, command, pressed, refuse, reply, stale
 from bot.services import Services, services
 from bot.store import audit
 from bot.store import reminders as store
@@ -209,22 +210,26 @@ async def report_command(update: Update, context: Context, identity: Identity) -
     await _card(update, context, identity)
 
 
-@button(Role.LIAISON)
-async def report_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("rp", Role.LIAISON, parts=2, numbers=())
+async def report_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
+    """rp:up|other:<department>[:<period>]."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, action, department, key = [*query.data.split(":"), "", "", ""][:4]
+    action, department, key = cb.text(0), cb.text(1), cb.text(2)
+    if action not in ("up", "other"):
+        await stale(update, context)
+        return
     if department not in identity.liaison_departments:
         await refuse(update, context, identity, f"button.{query.data}", "department")
         return
     svc = services(context)
     today = engine.local_now(svc).date()
     if key:  # the period the card showed, checked: never a quarter beyond the current one
-        pressed = _pressed_period(svc, key, today)
-        if pressed is None:
+        chosen = _pressed_period(svc, key, today)
+        if chosen is None:
             await refuse(update, context, identity, f"button.{query.data}", "period")
             return
-        period = pressed
+        period = chosen
     else:  # a card sent before periods were in the buttons
         async with svc.db.transaction() as conn:
             period = await period_for(conn, svc, today, department)

@@ -27,10 +27,11 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import clock, conversation
 from bot import reminders as engine
+from bot.callbacks import Pressed
 from bot.domain import reminders as rules
 from bot.domain.roles import Identity
 from bot.domain.schedule import check_when, parse_when
-from bot.features.common import Context, button, command, refuse, reply, send
+from bot.features.common import Context, command, pressed, refuse, reply, send, stale
 from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import reminders as store
@@ -511,11 +512,17 @@ async def _answer(conn: Conn, training: Training, user: int, answer: str, reason
     )
 
 
-@button()
-async def training_button(update: Update, context: Context, identity: Identity) -> None:
+@pressed("tr", parts=2)
+async def training_button(
+    update: Update, context: Context, identity: Identity, cb: Pressed
+) -> None:
+    """tr:<training>:a|l|move|cancel."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    _, raw_id, action = [*query.data.split(":"), "", ""][:3]
+    raw_id, action = cb.text(0), cb.text(1)
+    if action not in ("a", "l", "move", "cancel"):
+        await stale(update, context)
+        return
     svc = services(context)
     user = identity.tg_user_id
     async with svc.db.transaction() as conn:
