@@ -18,7 +18,7 @@ import pytest
 
 from bot import clock
 from tests.fakeapi import FakeBotApi
-from tests.outbox_support import ADMIN_ID, db_of, open_chat, running_bot, until
+from tests.outbox_support import ADMIN_ID, FAST_CLOCK, db_of, open_chat, running_bot, until
 from tests.test_reminders import (
     MZ,
     SC,
@@ -46,7 +46,7 @@ def fixed_clock() -> Any:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()
+    fake = FakeBotApi(limits=FAST_CLOCK)
     await fake.start()
     open_chat(fake, ADMIN_ID, "县局管理员")
     for uid, name in ((MZ, "民政联络员"), (SC, "市场联络员"), (WJ, "卫健联络员")):

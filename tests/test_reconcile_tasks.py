@@ -17,7 +17,7 @@ import pytest
 from bot import clock, reminders
 from bot.features import tasks as feature
 from tests.fakeapi import FakeBotApi
-from tests.outbox_support import ADMIN_ID, db_of, open_chat, until
+from tests.outbox_support import ADMIN_ID, FAST_CLOCK, db_of, open_chat, until
 from tests.test_tasks import (
     GROUP,
     JYJ,
@@ -43,7 +43,7 @@ def fixed_clock() -> Any:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()
+    fake = FakeBotApi(limits=FAST_CLOCK)
     await fake.start()
     open_chat(fake, ADMIN_ID, "县局管理员")
     for uid, name in ((LEAD, "民政联络员"), (SCJG, "市场联络员"), (WJW, "卫健联络员")):
