@@ -503,3 +503,17 @@ async def test_an_open_question_survives_a_restart(api: FakeBotApi, tmp_path: Pa
         c.app = app
         await c.say("上级部署调整", "取消原因：上级部署调整")
         assert await c.prompt() is None
+
+
+async def test_a_training_place_too_long_is_refused_not_cut(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as c:
+        await _start_training(c)
+        await c.say("2026-12-09 15:00", "请发送培训地点")
+        await c.say("会议室" * 200, "内容太长（600 字）")
+        await c.asked("training.details")  # the same question, still open
+        await c.say("县卫健委二楼", "请发送备注")
+        await c.say("无", "已")
+        places = await c.column("SELECT place FROM trainings WHERE task_id = 1")
+        assert places == "县卫健委二楼"  # the long one was never kept, cut or otherwise

@@ -389,7 +389,11 @@ async def take_text(update: Update, context: Context, prompt: Prompt) -> bool:
     if message is None or not message.text:
         return False
     svc = services(context)
-    text = message.text.strip()[:MAX_TEXT]
+    text = message.text.strip()
+    if len(text) > MAX_TEXT:  # refused, never cut: the same question stays open
+        await reply(update, context, "training/problem.j2", problem="too_long", given=len(text))
+        await conversation.again(context, prompt)
+        return True
     user = prompt.tg_user_id
     now = engine.local_now(svc)
     data = dict(prompt.target)
