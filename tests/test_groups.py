@@ -59,6 +59,17 @@ async def test_rebinding_moves_the_flag(bot: Harness) -> None:
     await h.api.wait_for_messages(GROUP, 1)
     await h.api.wait_for_messages(-4002, 1)
     await h.say(ADMIN_ID, "/bindgroup", chat_id=GROUP)
-    [bound] = await h.say(ADMIN_ID, "/bindgroup", chat_id=-4002)
+    # another group: nothing moves before the administrator confirms
+    [ask] = await h.say(ADMIN_ID, "/bindgroup", chat_id=-4002)
+    assert "目前的县级协调群是“旧群”" in ask.text
+    assert await coordination_id(h) == GROUP
+    await h.press(ADMIN_ID, ask, "bg:no", expect_edit=True)
+    assert "已取消" in h.api.chat_messages(-4002)[-1].text
+    assert await coordination_id(h) == GROUP
+    [ask] = await h.say(ADMIN_ID, "/bindgroup", chat_id=-4002)
+    old_before = len(h.api.chat_messages(GROUP))
+    [bound] = await h.press(ADMIN_ID, ask, "bg:ok:-4002", expect_new=1)
     assert "解除绑定" in bound.text and str(GROUP) in bound.text
     assert await coordination_id(h) == -4002
+    told = await h.api.wait_for_messages(GROUP, old_before + 1, timeout=15)
+    assert "不再是县级协调群" in told[-1].text and "新群" in told[-1].text

@@ -7,10 +7,18 @@ import logging
 from telegram import BotCommandScopeChat, ChatMemberUpdated, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import Application, ChatMemberHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
-from bot.domain.roles import Identity, Where
-from bot.features.common import Context, command, identify, reply
+from bot.callbacks import Pressed
+from bot.domain.roles import Identity, Role, Where
+from bot.features.common import Context, command, edit, identify, pressed, reply, stale
 from bot.features.onboarding import menu_for
 from bot.services import services
 from bot.store import chats, people
@@ -22,14 +30,57 @@ _PRESENT = {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberS
 
 @command("bindgroup")
 async def bindgroup(update: Update, context: Context, identity: Identity) -> None:
+    """Bind this group; if another group is bound, ask first (it would silently move the
+    county's invitations and reminders)."""
+    chat = update.effective_chat
+    assert chat is not None
+    svc = services(context)
+    current = await chats.coordination_chat(svc.db)
+    if current is not None and int(current["chat_id"]) != chat.id:
+        await reply(
+            update,
+            context,
+            "groups/confirm_rebind.j2",
+            title=chat.title or "",
+            old_title=current["title"] or str(current["chat_id"]),
+            chat_id=chat.id,
+        )
+        return
+    await _bind(update, context, identity)
+
+
+async def _bind(update: Update, context: Context, identity: Identity) -> None:
     chat = update.effective_chat
     assert chat is not None
     svc = services(context)
     previous = await chats.bind_coordination(
-        svc.db, chat.id, chat.title or "", chat.type, identity.tg_user_id
+        svc.db,
+        chat.id,
+        chat.title or "",
+        chat.type,
+        identity.tg_user_id,
+        tell_previous=svc.renderer.message("groups/unbound_notice.j2", title=chat.title or ""),
     )
     await reply(update, context, "groups/bound.j2", title=chat.title or "", previous=previous)
     await sync_group_menu(context, chat.id)
+
+
+@pressed("bg", Role.ADMIN, parts=1, numbers=())
+async def rebind_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
+    """bg:ok:<chat> (replace the bound group by this one) or bg:no."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    if cb.text(0) == "no":
+        await query.answer()
+        await edit(update, context, "groups/rebind_cancelled.j2", done=False)
+        return
+    if cb.text(0) != "ok" or cb.text(1) != str(chat.id):
+        await stale(update, context)
+        return
+    await query.answer()
+    await edit(update, context, "groups/rebind_cancelled.j2", done=True)
+    await _bind(update, context, identity)
 
 
 async def sync_group_menu(context: Context, chat_id: int) -> None:
@@ -92,5 +143,6 @@ async def migrated(update: Update, context: Context) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("bindgroup", bindgroup))
+    app.add_handler(CallbackQueryHandler(rebind_button, pattern=r"^bg:"))
     app.add_handler(ChatMemberHandler(bot_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, migrated))

@@ -54,14 +54,23 @@ async def record_membership(
 
 
 async def bind_coordination(
-    db: Database, chat_id: int, title: str, chat_type: str, actor: int
+    db: Database,
+    chat_id: int,
+    title: str,
+    chat_type: str,
+    actor: int,
+    *,
+    tell_previous: Rendered | None = None,
 ) -> int | None:
-    """Make this chat the coordination group; returns the previously bound chat id, if other."""
+    """Make this chat the coordination group; returns the previously bound chat id, if other.
+    With `tell_previous`, that group is told (through the outbox, in the same transaction)."""
     now = clock.now_db()
     async with db.transaction() as conn:
         cursor = await conn.execute("SELECT chat_id FROM chats WHERE is_coordination = 1")
         row = await cursor.fetchone()
         previous = int(row[0]) if row and int(row[0]) != chat_id else None
+        if previous is not None and tell_previous is not None:
+            await outbox.enqueue(conn, previous, tell_previous)
         await conn.execute("UPDATE chats SET is_coordination = 0 WHERE is_coordination = 1")
         await conn.execute(
             "INSERT INTO chats (chat_id, title, type, is_coordination, bot_is_member, bound_by,"
