@@ -214,23 +214,29 @@ def pressed(
             assert query is not None
             found = parse(query.data, prefix, parts=parts, numbers=numbers)
             if found is None:
-                async with services(context).db.transaction() as conn:
-                    await audit.record(
-                        conn,
-                        actor=identity.tg_user_id,
-                        action=f"button.{prefix}",
-                        outcome="refused",
-                        detail={"reason": "malformed", "data": query.data},
-                    )
-                await query.answer(
-                    services(context).renderer.text("common/stale_alert.j2"), show_alert=True
-                )
+                await refuse_pressed(update, context, identity, prefix)
                 return
             await handler(update, context, identity, found)
 
         return wrapper
 
     return decorate
+
+
+async def refuse_pressed(update: Update, context: Context, identity: Identity, prefix: str) -> None:
+    """The "no longer valid" alert and an audit row for button data of `prefix` that cannot be
+    used: malformed (`pressed`), or well-formed with an action the handler does not know."""
+    query = update.callback_query
+    assert query is not None
+    async with services(context).db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor=identity.tg_user_id,
+            action=f"button.{prefix}",
+            outcome="refused",
+            detail={"reason": "malformed", "data": query.data},
+        )
+    await query.answer(services(context).renderer.text("common/stale_alert.j2"), show_alert=True)
 
 
 def command_args(context: Context) -> list[str]:
