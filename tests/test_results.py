@@ -602,3 +602,60 @@ async def test_guided_entry_refuses_crafted_buttons(api: FakeBotApi, tmp_path: P
         step = await press_edit(api, INS3, step, "书面核查")
         saved = await press_edit(api, INS3, step, "确认提交")
         assert "已录入检查结果" in saved.text
+
+
+async def test_malformed_buttons_get_the_stale_alert(api: FakeBotApi, tmp_path: Path) -> None:
+    """Each results prefix (rg guided entry, rv review, rs guidance, rc check-in) with data of
+    the wrong shape, or an action the handler does not know: the one "no longer valid" alert
+    and an audit row, never an approval, a check-in or an exception."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    async with drawn(api, tmp_path) as app:
+        db = db_of(app)
+        [saved] = await say(api, INS1, "/r 1 1 1 书面")
+        assert "待审核" in saved.text
+        row = await db.fetchone("SELECT id FROM results")
+        assert row is not None
+        result_id = int(row[0])
+        await say(api, INS3, "/r")  # a guided entry in progress: its nonce is known
+        flow = await db.fetchone("SELECT data FROM result_flows WHERE tg_user_id = ?", (INS3,))
+        assert flow is not None
+        nonce = json.loads(flow[0])["n"]
+
+        async def crafted(uid: int, data: str) -> dict[str, Any]:
+            before = api.sent_total(uid)
+            keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
+            await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
+            await api.wait_for_messages(uid, before + 1)
+            answers = len(api.callback_answers)
+            message = api.chat_messages(uid)[-1]
+            api.press_button(uid, message.chat_id, message.message_id, data)
+            await api.wait_for(lambda: len(api.callback_answers) > answers)
+            return api.callback_answers[answers]
+
+        presses = {
+            INS3: ["rg:", f"rg:{nonce}"],
+            LEAD: ["rv:p", "rv:p:x", "rv:r:", f"rv:z:{result_id}", f"rv:{result_id}"],
+            INS1: ["rs:g", "rs:g:x", f"rs:q:{result_id}", "rc:1", "rc:1:x", "rc:x:1", "rc:"],
+        }
+        for uid, datas in presses.items():
+            for data in datas:
+                answer = await crafted(uid, data)
+                assert "已失效" in str(answer.get("text")), (data, answer)
+                assert answer.get("show_alert"), data
+        refused = await db.fetchall(
+            "SELECT action, detail FROM audit_log WHERE outcome = 'refused'"
+            " AND action LIKE 'button.r%' ORDER BY id"
+        )
+        assert [(a, json.loads(d)["data"]) for a, d in refused] == [
+            (f"button.{data.partition(':')[0]}", data)
+            for datas in presses.values()
+            for data in datas
+        ]
+        # nothing happened: the entry is still pending, nobody checked in, the flow is intact
+        row = await db.fetchone("SELECT state FROM results WHERE id = ?", (result_id,))
+        assert row is not None and row[0] == "pending"
+        row = await db.fetchone("SELECT count(*) FROM result_checkins")
+        assert row is not None and row[0] == 0
+        flow = await db.fetchone("SELECT data FROM result_flows WHERE tg_user_id = ?", (INS3,))
+        assert flow is not None and json.loads(flow[0])["n"] == nonce

@@ -60,7 +60,7 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
         await _greet(update, context, identity)
         return
     code = args[0]
-    if code.startswith("v_"):  # an enterprise's verification link (扫码入企), see results.py
+    if code.startswith("v_"):  # an enterprise's verification link (扫码入企), see results/verify.py
         from bot.features import results as results_feature
 
         await results_feature.verify_start(update, context, code[2:])
