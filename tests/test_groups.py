@@ -29,6 +29,12 @@ async def test_bind_migrate_and_remove(bot: Harness) -> None:
 
     [private] = await h.say(ADMIN_ID, "/bindgroup")
     assert "群里发送" in private.text
+    row = await h.db.fetchone(
+        "SELECT outcome, detail FROM audit_log WHERE action = 'command.bindgroup' AND actor = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (ADMIN_ID,),
+    )
+    assert row is not None and row[0] == "refused" and "wrong_chat" in row[1]  # audited too
 
     [bound] = await h.say(ADMIN_ID, "/bindgroup", chat_id=GROUP)
     assert "县联合抽查协调群 <一业一查> & 😀" in bound.text

@@ -164,6 +164,14 @@ def command(name: str) -> Callable[[Handler], Guarded]:
                 return
             where = _where(update)
             if spec.where is not Where.ANY and spec.where is not where:
+                async with services(context).db.transaction() as conn:
+                    await audit.record(
+                        conn,
+                        actor=identity.tg_user_id,
+                        action=f"command.{name}",
+                        outcome="refused",
+                        detail={"reason": "wrong_chat", "where": where.value},
+                    )
                 await reply(
                     update, context, "common/wrong_chat.j2", command=name, where=spec.where.value
                 )
