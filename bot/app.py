@@ -97,7 +97,6 @@ def build_application(settings: Settings) -> Application:
         await broadcast.start(app)
         await tasks.start(app)
         await reminders.start(app)
-        await draw_feature.start(app)
         log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
 
     async def post_stop(app: Application) -> None:

@@ -285,6 +285,8 @@ class DrawTunables:
     min_per_object: int = 2  # inspectors per object in all
     ack_time: time = time(9, 0)  # unacknowledged notices are reminded at this time …
     escalate_working_days: int = 1  # … and the liaison told this many working days later
+    # Unused: the reminder engine ([reminders] scan_seconds) sends acknowledgement reminders.
+    # Kept so that configuration files naming it still load.
     scan_seconds: float = 60.0
 
     @property

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from bot import clock
+from bot import reminders as engine
 from bot.config import DrawTunables, InvitationTunables
 from bot.domain.tasks import Answer, TaskState
-from bot.features import draw as feature
 from bot.store import tasks as task_store
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
@@ -212,15 +212,15 @@ async def test_draw_notices_ack_conflict_verify_and_reminder(
         await sender_of(app).idle()
         clock.set_source(lambda: datetime(2026, 12, 1, 1, 5, tzinfo=UTC))
         before = len([m for m in api.chat_messages(INS1) if "提醒" in m.text])
-        await feature.run_due(app)
-        await feature.run_due(app)
+        await engine.run_due(app)
+        await engine.run_due(app)
         await until(lambda: [m for m in api.chat_messages(INS1) if "提醒" in m.text])
         await sender_of(app).idle()
         assert len([m for m in api.chat_messages(INS1) if "提醒" in m.text]) == before + 1
         assert not [m for m in api.chat_messages(INS3) if "提醒" in m.text]  # acknowledged
         # a working day later their liaison is told
         clock.set_source(lambda: datetime(2026, 12, 2, 1, 5, tzinfo=UTC))
-        await feature.run_due(app)
+        await engine.run_due(app)
         await until(lambda: [m for m in api.chat_messages(LEAD) if "尚未确认收到" in m.text])
 
 
@@ -345,6 +345,11 @@ async def test_a_directory_upload_after_an_abandoned_drawimport(
         assert row is not None and row[0] == 0
 
 
+async def statuses(app: Any, key: str) -> set[str]:
+    rows = await db_of(app).fetchall("SELECT status FROM reminders WHERE dedup_key LIKE ?", (key,))
+    return {str(r[0]) for r in rows}
+
+
 async def test_acknowledgement_reminders_wait_for_the_morning(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
@@ -353,18 +358,128 @@ async def test_acknowledgement_reminders_wait_for_the_morning(
         await sender_of(app).idle()
         db = db_of(app)
 
-        async def queued(key: str) -> set[str]:
-            rows = await db.fetchall("SELECT not_before FROM outbox WHERE dedup_key LIKE ?", (key,))
-            return {str(r[0]) for r in rows}
+        async def queued(key: str) -> int:
+            row = await db.fetchone("SELECT count(*) FROM outbox WHERE dedup_key LIKE ?", (key,))
+            assert row is not None
+            return int(row[0])
 
-        # Tuesday 23:30 Beijing (a restart at night): the reminder waits until 08:00
+        # Tuesday 23:30 Beijing (the bot was down all day): nothing goes out at night
         clock.set_source(lambda: datetime(2026, 12, 1, 15, 30, tzinfo=UTC))
-        await feature.run_due(app)
-        morning = clock.to_db(datetime(2026, 12, 2, 0, 0, tzinfo=UTC))
-        assert await queued("draw:1:ackrem:%") == {morning}
-        # Wednesday 23:30: the liaisons' escalation waits too
+        await engine.run_due(app)
+        assert await queued("rem%") == 0
+        assert await statuses(app, "draw:1:ackrem:%") == {"pending"}
+        # Wednesday 08:00: missed by more than grace_hours, so it goes into the morning digest
+        clock.set_source(lambda: datetime(2026, 12, 2, 0, 0, tzinfo=UTC))
+        await engine.run_due(app)
+        digest = await until(lambda: [m for m in api.chat_messages(INS1) if "错过" in m.text])
+        assert "提醒：请确认收到检查任务" in digest[-1].text
+        assert "联合检查 #1" in digest[-1].text
+        assert await statuses(app, "draw:1:ackrem:%") == {"digested"}
+        # Wednesday 23:30: the liaisons' escalation (due 09:00) waits for the morning too
         clock.set_source(lambda: datetime(2026, 12, 2, 15, 30, tzinfo=UTC))
-        await feature.run_due(app)
-        assert await queued("draw:1:ackesc:%") == {
-            clock.to_db(datetime(2026, 12, 3, 0, 0, tzinfo=UTC))
-        }
+        await engine.run_due(app)
+        assert await statuses(app, "draw:1:ackesc:%") == {"pending"}
+        clock.set_source(lambda: datetime(2026, 12, 3, 0, 0, tzinfo=UTC))
+        await engine.run_due(app)
+        told = await until(lambda: [m for m in api.chat_messages(LEAD) if "尚未确认收到" in m.text])
+        assert "民政甲" in told[-1].text
+        assert await statuses(app, "draw:1:ackesc:%") == {"digested"}
+
+
+async def test_reminders_lists_acknowledgement_reminders_until_acknowledged(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        [mine] = await say(api, INS3, "/reminders")
+        assert "2026-12-01 09:00 任务通知收到确认提醒" in mine.text
+        [lead] = await say(api, LEAD, "/reminders")
+        assert "2026-12-02 09:00 检查人员未确认收到（告知联络员）" in lead.text
+        [admin] = await say(api, ADMIN_ID, "/reminders")
+        assert "任务通知确认 任务#1" in admin.text
+        # 收到 reconciles the series: the inspector's reminder and its escalation are gone
+        assert "已确认收到" in await press(api, INS3, await notice_of(api, INS3), "收到")
+        [after] = await say(api, INS3, "/reminders")
+        assert "任务通知收到确认提醒" not in after.text
+        row = await db_of(app).fetchone(
+            "SELECT count(*) FROM reminders r JOIN inspectors i"
+            " ON json_extract(r.payload, '$.inspector') = i.id"
+            " WHERE r.series = 'ack:1' AND i.certificate_no = 'WJ001' AND r.status = 'pending'"
+        )
+        assert row is not None and row[0] == 0
+        # a task that leaves 已抽取 (here: cancelled) takes its reminders with it
+        svc = app.bot_data["services"]
+        async with db_of(app).transaction() as conn:
+            await conn.execute("UPDATE tasks SET state = 'cancelled' WHERE id = 1")
+            await engine.task_changed(conn, svc, 1)
+        [gone] = await say(api, INS1, "/reminders")
+        assert "目前没有安排给您的提醒" in gone.text
+        assert await statuses(app, "draw:1:ack%") == {"cancelled"}
+
+
+async def test_reminders_sent_by_the_previous_version_are_not_sent_again(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    """A database of the version that chased acknowledgements itself: draw_notices marks what
+    it sent (and no reminder rows exist). The engine does not send those again."""
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        db = db_of(app)
+        await db.execute("DELETE FROM reminders WHERE series = 'ack:1'")
+        # 民政甲 was reminded by the old scan on Tuesday; 卫健甲's liaison was told already
+        await db.execute(
+            "UPDATE draw_notices SET reminded_at = ? WHERE inspector_id IN"
+            " (SELECT id FROM inspectors WHERE certificate_no IN ('MZ001', 'WJ001'))",
+            ("2026-12-01T01:01:00Z",),
+        )
+        await db.execute(
+            "UPDATE draw_notices SET escalated_at = ? WHERE inspector_id ="
+            " (SELECT id FROM inspectors WHERE certificate_no = 'WJ001')",
+            ("2026-12-02T01:01:00Z",),
+        )
+        clock.set_source(lambda: datetime(2026, 12, 1, 1, 5, tzinfo=UTC))
+        await engine.run_due(app)
+        await sender_of(app).idle()
+        assert not [m for m in api.chat_messages(INS1) if "提醒" in m.text]
+        assert not [m for m in api.chat_messages(INS3) if "提醒" in m.text]
+        await until(lambda: [m for m in api.chat_messages(INS4) if "提醒" in m.text])  # new
+        # Wednesday 09:05: 民政甲's liaison is told (a working day after the old reminder);
+        # 卫健甲's liaison, already told, is not told again
+        clock.set_source(lambda: datetime(2026, 12, 2, 1, 5, tzinfo=UTC))
+        await engine.run_due(app)
+        told = await until(lambda: [m for m in api.chat_messages(LEAD) if "尚未确认收到" in m.text])
+        assert "民政甲" in told[-1].text
+        await sender_of(app).idle()
+        await until(lambda: [m for m in api.chat_messages(WJW_L) if "卫健乙（" in m.text])
+        assert not [m for m in api.chat_messages(WJW_L) if "卫健甲（" in m.text]
+
+
+async def crafted(app: Any, api: FakeBotApi, uid: int, data: str) -> SentMessage:
+    """A message carrying a button with `data` the bot never offered (a crafted press)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    before = api.sent_total(uid)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
+    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
+    await api.wait_for_messages(uid, before + 1)
+    return api.chat_messages(uid)[-1]
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["dr:", "dr:1", "dr:x:ack", "dr:1:ack:2", "dr:1:zz", "dr:1:cf", "dr:1:cf:x", "dr:1:cf:1:2"],
+)
+async def test_malformed_draw_buttons_get_the_no_longer_valid_alert(
+    api: FakeBotApi, tmp_path: Path, data: str
+) -> None:
+    async with county(api, tmp_path) as app:
+        message = await crafted(app, api, INS1, data)
+        assert "已失效" in await press(api, INS1, message, "crafted")
+        row = await db_of(app).fetchone(
+            "SELECT count(*) FROM audit_log WHERE action = 'button.dr' AND outcome = 'refused'"
+        )
+        assert row is not None and row[0] == 1
+        row = await db_of(app).fetchone("SELECT count(*) FROM prompts")
+        assert row is not None and row[0] == 0

@@ -1,0 +1,53 @@
+"""/verify <task>: re-run the recorded draw and say whether it is identical."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+
+from bot.domain import draw as rules
+from bot.domain.roles import Identity
+from bot.features.common import Context, command, reply
+from bot.features.draw.helpers import task_arg
+from bot.services import services
+from bot.store import audit
+from bot.store import draw as store
+from bot.store.tasks import Conn
+
+
+async def verify_task(
+    conn: Conn, task_id: int
+) -> tuple[store.Record | None, rules.Verification | None]:
+    record = await store.record(conn, task_id)
+    if record is None:
+        return None, None
+    outcome = await asyncio.to_thread(
+        rules.verify,
+        source=record.source,
+        seed=record.seed,
+        algorithm=record.algorithm,
+        recorded_hash=record.input_hash,
+        inputs_text=record.inputs_text,
+        result_text=record.result_text,
+    )
+    return record, outcome
+
+
+@command("verify")
+async def verify_command(update: Update, context: Context, identity: Identity) -> None:
+    task = await task_arg(update, context, identity, lead=False)
+    if task is None:
+        return
+    svc = services(context)
+    async with svc.db.transaction() as conn:
+        record, outcome = await verify_task(conn, task.id)
+        await audit.record(
+            conn,
+            actor=identity.tg_user_id,
+            action="draw.verify",
+            entity="task",
+            entity_id=task.id,
+            detail={"identical": outcome.identical if outcome else None},
+        )
+    await reply(update, context, "draw/verify.j2", task_id=task.id, record=record, v=outcome)

@@ -1,0 +1,90 @@
+"""Read models and renderings of a draw: an inspector's task notice, the group's .xlsx list."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Any
+
+from openpyxl import Workbook
+
+from bot.render import Renderer
+from bot.store import draw as store
+from bot.store import tasks as task_store
+from bot.store.tasks import Conn, Task
+
+NOTICE_OBJECTS = 20  # enterprises listed in one notice (the rest: the group's .xlsx)
+
+
+CONFLICT_BUTTONS = 10
+
+
+_PLAIN: Renderer | None = None
+
+
+def plain() -> Renderer:
+    global _PLAIN
+    if _PLAIN is None:
+        _PLAIN = Renderer(html=False)
+    return _PLAIN
+
+
+async def group_list(conn: Conn, task: Task, names: dict[str, str]) -> bytes:
+    rows = await store.assignments(conn, task.id)
+    details = await store.objects(conn, {a.credit_code for a in rows})
+    teams: dict[int, list[store.Assignment]] = defaultdict(list)
+    for a in rows:
+        teams[a.seq].append(a)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("抽取结果")
+    ws.append(["序号", "统一社会信用代码", "企业名称", "地址", "信用风险分类", "检查人员"])
+    for seq in sorted(teams):
+        team = teams[seq]
+        obj = details.get(team[0].credit_code)
+        ws.append(
+            [
+                seq,
+                team[0].credit_code,
+                obj["name"] if obj else "",
+                obj["address"] if obj else "",
+                team[0].risk_class,
+                "、".join(
+                    f"{a.name}（{names.get(a.department_code, a.department_code)}"
+                    f" {a.certificate_no}）"
+                    for a in team
+                ),
+            ]
+        )
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+async def notice_view(conn: Conn, task: Task, inspector_id: int) -> dict[str, Any]:
+    rows = await store.assignments(conn, task.id)
+    mine = sorted({a.seq for a in rows if a.inspector_id == inspector_id})
+    names = await task_store.department_names(conn)
+    items = store.task_items(task)
+    item_names = await task_store.item_names(conn, [c for cs in items.values() for c in cs])
+    shown = set(mine[:NOTICE_OBJECTS])
+    details = await store.objects(conn, {a.credit_code for a in rows if a.seq in shown})
+    enterprises = []
+    for seq in mine[:NOTICE_OBJECTS]:
+        team = [a for a in rows if a.seq == seq]
+        enterprises.append(
+            {
+                "seq": seq,
+                "code": team[0].credit_code,
+                "object": details.get(team[0].credit_code),
+                "team": [a for a in team if a.inspector_id != inspector_id],
+            }
+        )
+    return dict(
+        task=task,
+        names=names,
+        enterprises=enterprises,
+        more=len(mine) - len(enterprises),
+        total=len(mine),
+        items={d: [item_names.get(c, c) for c in cs] for d, cs in items.items()},
+        buttons=[e["seq"] for e in enterprises[:CONFLICT_BUTTONS]],
+    )
