@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from telegram import Update
+from telegram.constants import ChatType
 
 from bot.domain import draw as rules
 from bot.domain.roles import Identity
 from bot.features.common import Context, command, reply
 from bot.features.draw.helpers import task_arg
 from bot.services import services
-from bot.store import audit
+from bot.store import audit, chats
 from bot.store import draw as store
 from bot.store.tasks import Conn
 
@@ -36,6 +37,23 @@ async def verify_task(
 
 @command("verify")
 async def verify_command(update: Update, context: Context, identity: Identity) -> None:
+    """In private chat or the coordination group only: a draw's seed and hash are not for
+    whatever other group the bot is in."""
+    chat = update.effective_chat
+    assert chat is not None
+    if chat.type != ChatType.PRIVATE:
+        bound = await chats.coordination_chat(services(context).db)
+        if bound is None or int(bound["chat_id"]) != chat.id:
+            async with services(context).db.transaction() as conn:
+                await audit.record(
+                    conn,
+                    actor=identity.tg_user_id,
+                    action="command.verify",
+                    outcome="refused",
+                    detail={"reason": "not_coordination_group", "chat": chat.id},
+                )
+            await reply(update, context, "draw/verify_where.j2")
+            return
     task = await task_arg(update, context, identity, lead=False)
     if task is None:
         return
