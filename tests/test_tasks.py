@@ -17,7 +17,8 @@ from bot import clock
 from bot import reminders as engine
 from bot.config import InvitationTunables, Settings
 from bot.features import tasks as feature
-from bot.features.tasks import propose, views
+from bot.features.tasks import propose as propose_flow
+from bot.features.tasks import views
 from bot.render import visible_length
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
@@ -801,9 +802,9 @@ async def test_one_bad_task_does_not_stop_the_others_reminders(
         set_now(beijing(1, 9, 0))
         await engine.run_due(app)
         rows = await db_of(app).fetchall(
-            "SELECT DISTINCT task_id FROM task_reminders ORDER BY task_id"
+            "SELECT DISTINCT series FROM reminders WHERE status = 'fired' ORDER BY series"
         )
-        assert [r[0] for r in rows] == [2]
+        assert [r[0] for r in rows] == ["task:2"]
 
 
 async def test_catching_up_in_the_quiet_hours_waits_until_morning(
@@ -812,18 +813,24 @@ async def test_catching_up_in_the_quiet_hours_waits_until_morning(
     async with county(api, tmp_path) as app:
         await confirmed_proposal(api)
         await settle(app)
+        before = {uid: api.sent_total(uid) for uid in (SCJG, LEAD)}
         set_now(beijing(1, 23, 0))  # a restart on Tuesday at 23:00: the 09:00 slot is missed
         await engine.run_due(app)
-        rows = await db_of(app).fetchall(
-            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:rem:%'"
-        )
-        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(2, 8, 0))}
+        await settle(app)
+        assert api.sent_total(SCJG) == before[SCJG]  # the quiet hours: it waits
+        set_now(beijing(2, 8, 0))  # the morning: missed by more than the grace hours, a digest
+        await engine.run_due(app)
+        digest = await until(lambda: [m for m in api.chat_messages(SCJG) if "错过" in m.text])
+        assert "县市场监管局还没有答复联合检查邀请" in digest[0].text
         set_now(beijing(2, 23, 30))  # and again after the deadline: the escalation waits too
         await engine.run_due(app)
-        rows = await db_of(app).fetchall(
-            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:esc:%'"
-        )
-        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(3, 8, 0))}
+        await settle(app)
+        assert [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text] == []
+        set_now(beijing(3, 8, 0))
+        await engine.run_due(app)
+        await until(lambda: [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text])
+        row = await db_of(app).fetchone("SELECT escalated_deadline FROM tasks WHERE id = 1")
+        assert row is not None and row[0] is not None  # /tasks offers the lead the decision
 
 
 async def test_long_department_codes_and_codes_with_colons_can_answer(
@@ -869,12 +876,12 @@ async def test_no_telegram_call_inside_the_newtask_transaction(
 ) -> None:
     async with running_bot(task_settings(api, tmp_path / "b.sqlite3")) as app:
         seen: list[bool] = []
-        real = propose.reply
+        real = propose_flow.reply
 
         async def watched(update: Any, context: Any, template: str, /, **ctx: Any) -> Any:
             seen.append(db_of(app).conn.in_transaction)
             return await real(update, context, template, **ctx)
 
-        monkeypatch.setattr(propose, "reply", watched)
+        monkeypatch.setattr(propose_flow, "reply", watched)
         [answer] = await Person(api, ADMIN_ID).say("/newtask")  # no departments yet
         assert "还没有部门名录" in answer.text and seen == [False]

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot import reminders as engine
 from bot.domain import tasks as rules
 from bot.domain.tasks import Answer, AnswerStatus, MessageKind, MessageStatus, TaskState
-from bot import reminders as engine
 from tests import test_tasks as base
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import ADMIN_ID, until

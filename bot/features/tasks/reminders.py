@@ -17,6 +17,7 @@ this version for that deadline.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from bot import clock
@@ -39,6 +40,8 @@ from bot.store import reminders as reminder_store
 from bot.store import tasks as store
 from bot.store.reminders import Reminder
 from bot.store.tasks import Conn, Task
+
+log = logging.getLogger(__name__)
 
 REMIND = "task.remind"
 ESCALATE = "task.escalate"
@@ -66,8 +69,18 @@ async def _recorded_slots(conn: Conn, task_id: int) -> set[tuple[str, str]]:
     return {(str(r[0]), str(r[1])) for r in rows}
 
 
+async def _load(conn: Conn, task_id: int) -> Task | None:
+    """The task, or None if its row cannot be read: one bad task must not stop the others'
+    reminders (the engine plans every series of a prefix in one transaction)."""
+    try:
+        return await store.load(conn, task_id)
+    except Exception:
+        log.exception("task %s: unreadable; no reminders or escalation for it", task_id)
+        return None
+
+
 async def desired(conn: Conn, svc: Services, series: str, now: datetime) -> list[Planned]:
-    task = await store.load(conn, int(series.partition(":")[2]))
+    task = await _load(conn, int(series.partition(":")[2]))
     if task is None or task.state is not TaskState.INVITING or not task.pending:
         return []
     tz = svc.settings.tz
@@ -213,7 +226,7 @@ async def settle(conn: Conn, svc: Services, now: datetime) -> None:
     quiet = quiet_hours(svc)
     not_before = quiet.adjust(now) if quiet.is_quiet(now) else None
     for task_id in await store.inviting_ids(conn):
-        task = await store.load(conn, task_id)
+        task = await _load(conn, task_id)
         if task is None or task.state is not TaskState.INVITING or task.pending:
             continue
         if now >= rules.escalation_time(task.reply_deadline.astimezone(svc.settings.tz), quiet):
