@@ -1,4 +1,5 @@
-"""answer"""
+"""Answering an invitation (参加 / 不参加): the tk: buttons, the join card (tf:: items,
+inspector count), the typed count or reason, and storing the answer."""
 
 from __future__ import annotations
 

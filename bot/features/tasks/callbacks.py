@@ -1,4 +1,5 @@
-"""callbacks"""
+"""Codes in button data: a code too long for Telegram's 64 bytes (or starting with "~") is
+sent as "~" and a short hash, and resolved back among the codes it may stand for."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""cancel"""
+"""取消任务: the lead types a reason, confirms it, and everyone concerned is told."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""decide"""
+"""The lead after the reply deadline: extend it (延长) or confirm with the answers so far
+(按现有答复确认); `confirm_task` also serves the automatic confirmation (reminders)."""
 
 from __future__ import annotations
 

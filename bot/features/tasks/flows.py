@@ -1,4 +1,5 @@
-"""flows"""
+"""Flow cards and their typed questions: a card that asks for text opens the person's prompt
+(bot.conversation) once delivered; a dropped prompt drops its flow; /cancel drops them all."""
 
 from __future__ import annotations
 

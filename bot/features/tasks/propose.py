@@ -1,4 +1,5 @@
-"""propose"""
+"""/newtask: industry, lead, items, partners, window, deadline, notes, summary; then the task
+is created, its card posted and the partners invited. Also 改为参加 (join an overlapping task)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""views"""
+"""Shared rendering and messages of the tasks feature: the view of a task, the card and every
+private message rebuilt from the current state, invitations and notices through the outbox,
+alerts, and the tunables the flows read."""
 
 from __future__ import annotations
 
