@@ -95,7 +95,6 @@ def build_application(settings: Settings) -> Application:
         await _set_command_menus(app, svc)
         await sender.start()
         await broadcast.start(app)
-        await tasks.start(app)
         await reminders.start(app)
         log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
 
@@ -137,6 +136,7 @@ def build_application(settings: Settings) -> Application:
     directories.register(app)
     broadcast.register(app)
     tasks.register(app)
+    tasks.show_progress(results_feature.task_progress)  # /task shows results once drawn
     reminder_features.register(app)  # /reminders, /holiday, /report(s), /training
     draw_feature.register(app)
     results_feature.register(app)  # /r, /results, /review, /followup, /export, /qr

@@ -131,7 +131,7 @@ class InvitationTunables:
     quiet_start: time = time(21, 0)  # nothing goes out after this …
     quiet_end: time = time(8, 0)  # … nor before this: it waits until quiet_end
     extend_options: tuple[int, ...] = (1, 2)  # extension buttons, in working days
-    scan_seconds: float = 60.0  # how often reminders and deadlines are checked
+    scan_seconds: float = 60.0  # unused: the reminder engine ([reminders]) scans
     holidays: tuple[date, ...] = ()  # [calendar] extra holidays (years the package lacks)
     workdays: tuple[date, ...] = ()  # [calendar] extra make-up workdays (调休)
 

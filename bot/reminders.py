@@ -70,6 +70,8 @@ class Composed:
 Composer = Callable[[Conn, Services, Reminder, datetime], Awaitable[Composed | None]]
 # plan(conn, svc, now in Beijing time): add the rows a series needs (idempotent)
 Planner = Callable[[Conn, Services, datetime], Awaitable[None]]
+# sent(conn, svc, reminder, outbox id, digested): after it was queued, in the same transaction
+Sent = Callable[[Conn, Services, Reminder, int, bool], Awaitable[None]]
 # desired(conn, svc, series, now in Beijing time) -> the series' plan from the current state
 Desired = Callable[[Conn, Services, str, datetime], Awaitable[list[Planned]]]
 # live(conn, svc, now) -> the series of this prefix that may need reminders now
@@ -93,6 +95,7 @@ class Source:
 class Kind:
     compose: Composer
     expires_with_purpose: bool = True  # dropped once its event (purpose_at) has passed
+    sent: Sent | None = None  # e.g. remember the message so a later change can rewrite it
 
 
 def composed(message: Rendered) -> Composed:
@@ -112,8 +115,14 @@ PLANNERS: dict[str, Planner] = {}
 SOURCES: dict[str, Source] = {}
 
 
-def register_kind(name: str, compose: Composer, *, expires_with_purpose: bool = True) -> None:
-    KINDS[name] = Kind(compose, expires_with_purpose)
+def register_kind(
+    name: str,
+    compose: Composer,
+    *,
+    expires_with_purpose: bool = True,
+    sent: Sent | None = None,
+) -> None:
+    KINDS[name] = Kind(compose, expires_with_purpose, sent)
 
 
 def register_planner(name: str, planner: Planner) -> None:
@@ -282,6 +291,8 @@ async def _fire(svc: Services, reminder: Reminder, kind: Kind, now: datetime) ->
             )
             if not await store.finish(conn, reminder.id, "fired", outbox_id):
                 raise _Taken
+            if kind.sent is not None:
+                await kind.sent(conn, svc, current, outbox_id, False)
             await audit.record(
                 conn,
                 actor=None,
@@ -324,6 +335,9 @@ async def _digest(svc: Services, user: int, reminders: list[Reminder], now: date
             for reminder in taken:
                 if not await store.finish(conn, reminder.id, "digested", outbox_id):
                     raise _Taken
+                after = KINDS[reminder.kind].sent
+                if after is not None:
+                    await after(conn, svc, reminder, outbox_id, True)
             await audit.record(
                 conn,
                 actor=None,

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from bot import clock, reminders
-from bot.features import tasks as feature
 from tests.fakeapi import FakeBotApi
 from tests.outbox_support import ADMIN_ID, FAST_CLOCK, db_of, open_chat, until
 from tests.test_tasks import (
@@ -169,7 +168,7 @@ async def test_a_task_extended_keeps_its_training_reminders_once(
         assert len(told(api, LEAD, "查前培训提醒")) == 1
         # the reply deadline (Wednesday 18:00) passes: the lead extends it by a working day
         clock.set_source(lambda: at(12, 2, 18))
-        await feature.run_due(app)
+        await reminders.run_due(app)
         escalation = await until(
             lambda: [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text]
         )

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from bot import clock
+from bot import reminders as engine
 from bot.config import InvitationTunables, Settings
 from bot.features import tasks as feature
+from bot.features.tasks import propose as propose_flow
+from bot.features.tasks import views
 from bot.render import visible_length
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import (
@@ -435,12 +438,12 @@ async def test_reminders_escalation_extension_and_confirmation(
             return [m for m in api.chat_messages(uid) if "提醒" in m.text]
 
         set_now(beijing(1, 8, 59))  # Tuesday, just before the slot
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         assert reminders(SCJG) == []
         set_now(beijing(1, 9, 0))
-        await feature.run_due(app)
-        await feature.run_due(app)  # twice: the slot is sent once
+        await engine.run_due(app)
+        await engine.run_due(app)  # twice: the slot is sent once
         await settle(app)
         assert len(reminders(SCJG)) == 1 and len(reminders(WJW)) == 1
         assert "县市场监管局还没有答复" in reminders(SCJG)[0].text
@@ -450,14 +453,14 @@ async def test_reminders_escalation_extension_and_confirmation(
         await wjw.press(wjw.last(), "下一步", edit=True)
         await wjw.press(wjw.last(), "1", edit=True)
         set_now(beijing(2, 9, 30))
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         assert len(reminders(SCJG)) == 2 and len(reminders(WJW)) == 1
         assert api.sent_total(LEAD) == base[LEAD]  # the lead is not bothered before the deadline
         # the deadline passes: the lead and the administrators are told who did not answer
         set_now(beijing(2, 18, 0))
-        await feature.run_due(app)
-        await feature.run_due(app)
+        await engine.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         lead_msgs = [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text]
         admin_msgs = [m for m in api.chat_messages(ADMIN_ID) if "答复截止时间已过" in m.text]
@@ -481,11 +484,11 @@ async def test_reminders_escalation_extension_and_confirmation(
         assert "已延长至 2026-12-03（周四）18:00" in current(api, escalation).text
         # Thursday 09:00: a reminder for the new deadline; 18:00: escalated again
         set_now(beijing(3, 9, 0))
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         assert len(reminders(SCJG)) == 3
         set_now(beijing(3, 18, 5))
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         second = [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text]
         assert len(second) == 2
@@ -518,7 +521,7 @@ async def test_everyone_answered_is_confirmed_at_the_deadline_as_single_departme
         await wjw.press(await private_invitation(api, WJW), "不参加", new=1)
         await wjw.say("辖区内无相关机构")
         set_now(beijing(2, 18, 0))
-        await feature.run_due(app)
+        await engine.run_due(app)
         text = await wait_edit(api, card, lambda t: "已确认" in t)
         assert "没有部门参加，由牵头部门单独检查（不计为联合检查）" in text
         row = await db_of(app).fetchone("SELECT state, joint FROM tasks")
@@ -627,7 +630,7 @@ async def test_a_year_without_calendar_data_is_reported_once(
         await settle(app)
         svc = app.bot_data["services"]
         async with db_of(app).transaction() as conn:  # 2027 comes up again: remembered
-            await feature._note_calendar_gaps(conn, svc, [date(2027, 3, 1)])
+            await views.note_calendar_gaps(conn, svc, [date(2027, 3, 1)])
         await settle(app)
         notices = [
             m for m in api.chat_messages(ADMIN_ID) if "2027 年的法定节假日数据缺失" in m.text
@@ -797,11 +800,11 @@ async def test_one_bad_task_does_not_stop_the_others_reminders(
         await settle(app)
         await db_of(app).execute("UPDATE tasks SET lead_items = 'not json' WHERE id = 1")
         set_now(beijing(1, 9, 0))
-        await feature.run_due(app)
+        await engine.run_due(app)
         rows = await db_of(app).fetchall(
-            "SELECT DISTINCT task_id FROM task_reminders ORDER BY task_id"
+            "SELECT DISTINCT series FROM reminders WHERE status = 'fired' ORDER BY series"
         )
-        assert [r[0] for r in rows] == [2]
+        assert [r[0] for r in rows] == ["task:2"]
 
 
 async def test_catching_up_in_the_quiet_hours_waits_until_morning(
@@ -810,18 +813,24 @@ async def test_catching_up_in_the_quiet_hours_waits_until_morning(
     async with county(api, tmp_path) as app:
         await confirmed_proposal(api)
         await settle(app)
+        before = {uid: api.sent_total(uid) for uid in (SCJG, LEAD)}
         set_now(beijing(1, 23, 0))  # a restart on Tuesday at 23:00: the 09:00 slot is missed
-        await feature.run_due(app)
-        rows = await db_of(app).fetchall(
-            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:rem:%'"
-        )
-        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(2, 8, 0))}
+        await engine.run_due(app)
+        await settle(app)
+        assert api.sent_total(SCJG) == before[SCJG]  # the quiet hours: it waits
+        set_now(beijing(2, 8, 0))  # the morning: missed by more than the grace hours, a digest
+        await engine.run_due(app)
+        digest = await until(lambda: [m for m in api.chat_messages(SCJG) if "错过" in m.text])
+        assert "县市场监管局还没有答复联合检查邀请" in digest[0].text
         set_now(beijing(2, 23, 30))  # and again after the deadline: the escalation waits too
-        await feature.run_due(app)
-        rows = await db_of(app).fetchall(
-            "SELECT not_before FROM outbox WHERE dedup_key LIKE 'task:1:esc:%'"
-        )
-        assert rows and {r[0] for r in rows} == {clock.to_db(beijing(3, 8, 0))}
+        await engine.run_due(app)
+        await settle(app)
+        assert [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text] == []
+        set_now(beijing(3, 8, 0))
+        await engine.run_due(app)
+        await until(lambda: [m for m in api.chat_messages(LEAD) if "答复截止时间已过" in m.text])
+        row = await db_of(app).fetchone("SELECT escalated_deadline FROM tasks WHERE id = 1")
+        assert row is not None and row[0] is not None  # /tasks offers the lead the decision
 
 
 async def test_long_department_codes_and_codes_with_colons_can_answer(
@@ -867,12 +876,12 @@ async def test_no_telegram_call_inside_the_newtask_transaction(
 ) -> None:
     async with running_bot(task_settings(api, tmp_path / "b.sqlite3")) as app:
         seen: list[bool] = []
-        real = feature.reply
+        real = propose_flow.reply
 
         async def watched(update: Any, context: Any, template: str, /, **ctx: Any) -> Any:
             seen.append(db_of(app).conn.in_transaction)
             return await real(update, context, template, **ctx)
 
-        monkeypatch.setattr(feature, "reply", watched)
+        monkeypatch.setattr(propose_flow, "reply", watched)
         [answer] = await Person(api, ADMIN_ID).say("/newtask")  # no departments yet
         assert "还没有部门名录" in answer.text and seen == [False]

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot import reminders as engine
 from bot.domain import tasks as rules
 from bot.domain.tasks import Answer, AnswerStatus, MessageKind, MessageStatus, TaskState
-from bot.features import tasks as feature
 from tests import test_tasks as base
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import ADMIN_ID, until
@@ -60,7 +60,7 @@ async def answered_task(api: FakeBotApi, app: Any) -> SentMessage:
 
 async def escalate(app: Any, api: FakeBotApi, at: datetime, count: int) -> SentMessage:
     set_now(at)
-    await feature.run_due(app)
+    await engine.run_due(app)
     await settle(app)
     found = await until(
         lambda: (lambda m: m if len(m) >= count else None)(titles(api, LEAD, "答复截止时间已过"))
@@ -75,7 +75,7 @@ async def test_extension_and_confirmation_rewrite_every_message_from_the_current
     async with county(api, tmp_path) as app:
         card = await answered_task(api, app)
         set_now(beijing(1, 9, 0))  # Tuesday: a reminder for the silent department
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         first = await escalate(app, api, beijing(2, 18, 0), 1)
         assert "邀请中" in first.text and "延长 1 个工作日" in first.button_texts
@@ -97,7 +97,7 @@ async def test_extension_and_confirmation_rewrite_every_message_from_the_current
         assert "参加" in current(api, invitation).button_texts
 
         set_now(beijing(3, 9, 0))  # Thursday: a reminder for the new deadline
-        await feature.run_due(app)
+        await engine.run_due(app)
         second = await escalate(app, api, beijing(3, 18, 5), 2)
         assert "答复截止：2026-12-03（周四）18:00" in second.text
 
@@ -153,7 +153,7 @@ async def test_cancelling_marks_each_message_ended_as_what_it_was(
     async with county(api, tmp_path) as app:
         card = await answered_task(api, app)
         set_now(beijing(1, 9, 0))
-        await feature.run_due(app)
+        await engine.run_due(app)
         await settle(app)
         lead = Person(api, LEAD)
         [detail] = await lead.say("/task 1")
