@@ -41,6 +41,16 @@ async def acknowledge(update: Update, context: Context, identity: Identity, task
                     detail={"inspector": inspector_id},
                 )
                 await engine.reconcile(conn, svc, series(task_id))
+        if state == "closed":
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="draw.ack",
+                entity="task",
+                entity_id=task_id,
+                outcome="refused",
+                detail={"reason": "not_assigned" if task else "no_task"},
+            )
     text = svc.renderer.text("draw/alert.j2", state=state)
     await query.answer(text, show_alert=state == "closed")
 

@@ -32,9 +32,19 @@ async def declare(
     async with svc.db.transaction() as conn:
         task = await task_store.load(conn, task_id)
         mine = [a for a in await store.assignments(conn, task_id) if a.inspector_id == inspector_id]
-    state = "closed"
-    if task is not None and task.state is TaskState.DRAWN and any(a.seq == seq for a in mine):
-        state = "ask"
+        state = "closed"
+        if task is not None and task.state is TaskState.DRAWN and any(a.seq == seq for a in mine):
+            state = "ask"
+        else:  # not (or no longer) this inspector's enterprise, or the task moved on
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="draw.conflict",
+                entity="task",
+                entity_id=task_id,
+                outcome="refused",
+                detail={"seq": seq, "reason": "not_assigned" if task else "no_task"},
+            )
     await query.answer(
         svc.renderer.text("draw/alert.j2", state=state), show_alert=state == "closed"
     )

@@ -52,6 +52,16 @@ async def checkin_button(
                     entity_id=task_id,
                     detail={"seq": seq},
                 )
+        if outcome in ("closed", "not_yours"):  # someone else's enterprise, or too late
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="results.checkin",
+                entity="task",
+                entity_id=task_id,
+                outcome="refused",
+                detail={"seq": seq, "reason": outcome},
+            )
     text = svc.renderer.text("results/checkin_alert.j2", outcome=outcome, seq=seq)
     await query.answer(text, show_alert=True)
     if outcome == "checked_in":

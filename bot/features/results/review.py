@@ -65,6 +65,16 @@ async def review_button(
         async with svc.db.transaction() as conn:
             result = await store.by_id(conn, ident)
             ok = result is not None and result.department_code in identity.liaison_departments
+            if not ok:
+                await audit.record(
+                    conn,
+                    actor=identity.tg_user_id,
+                    action="results.return",
+                    entity="result",
+                    entity_id=ident,
+                    outcome="refused",
+                    detail={"reason": "other_department" if result else "no_result"},
+                )
         await query.answer()
         if not ok:
             await reply(update, context, "results/ask.j2", kind="forbidden")
@@ -150,6 +160,16 @@ async def _review_one(
                         entity_id=result.id,
                         detail={"reason": reason},
                     )
+        if outcome == "forbidden":  # another department's entry (or none): refused, audited
+            await audit.record(
+                conn,
+                actor=identity.tg_user_id,
+                action="results.publish" if approve else "results.return",
+                entity="result",
+                entity_id=result_id,
+                outcome="refused",
+                detail={"reason": "other_department" if result else "no_result"},
+            )
     await reply(update, context, "results/reviewed.j2", outcome=outcome, result=result)
 
 

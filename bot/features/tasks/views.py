@@ -67,12 +67,25 @@ def is_lead(identity: Identity, task: Task) -> bool:
     return identity.is_admin or task.lead_department in identity.liaison_departments
 
 
+# Alerts that refuse what was pressed (someone else's or a finished card, a role the presser
+# lacks): each is written to the audit log, as every refusal is. The others only inform.
+REFUSALS = frozenset({"gone", "stale", "closed", "not_invited", "not_lead", "too_late"})
+
+
 async def alert(update: Update, context: Context, state: str) -> None:
     query = update.callback_query
     assert query is not None
-    await query.answer(
-        services(context).renderer.text("tasks/alert.j2", state=state), show_alert=True
-    )
+    svc = services(context)
+    if state in REFUSALS:
+        async with svc.db.transaction() as conn:
+            await audit.record(
+                conn,
+                actor=update.effective_user.id if update.effective_user else None,
+                action=f"button.{(query.data or '').split(':')[0]}",
+                outcome="refused",
+                detail={"reason": state, "data": query.data},
+            )
+    await query.answer(svc.renderer.text("tasks/alert.j2", state=state), show_alert=True)
 
 
 async def malformed(update: Update, context: Context, identity: Identity, prefix: str) -> None:
