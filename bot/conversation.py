@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, MessageHandler, filters
@@ -104,14 +104,21 @@ async def ask(
     if before is not None:
         await _tell_dropped(context, before, "replaced")
     try:
-        await send()
+        sent = await send()
     except TelegramError as exc:
         log.info("prompt %s (%s) not delivered to %s: %s", prompt.id, kind, chat, exc)
         async with svc.db.transaction() as conn:
             await store.take(conn, prompt.id)
         return False
     async with svc.db.transaction() as conn:
-        return await store.arm(conn, prompt.id)
+        return await store.arm(conn, prompt.id, _message_id(sent))
+
+
+def _message_id(sent: object) -> int | None:
+    """The question's message, from what `send` returned (a message, a list, or nothing)."""
+    if isinstance(sent, list) and sent:
+        sent = sent[-1]
+    return sent.message_id if isinstance(sent, Message) else None
 
 
 async def again(context: Context, prompt: Prompt) -> None:
@@ -123,7 +130,13 @@ async def again(context: Context, prompt: Prompt) -> None:
         if await store.of(conn, prompt.tg_user_id) is not None:
             return
         fresh, _ = await store.open_(
-            conn, prompt.tg_user_id, prompt.chat_id, prompt.kind, prompt.target, ttl(svc)
+            conn,
+            prompt.tg_user_id,
+            prompt.chat_id,
+            prompt.kind,
+            prompt.target,
+            ttl(svc),
+            prompt.message_id,
         )
         await store.arm(conn, fresh.id)
 
@@ -165,9 +178,21 @@ async def _on_drop(conn: Conn, svc: Services, prompt: Prompt) -> None:
         await kind.on_drop(conn, svc, prompt)
 
 
+async def _retire_question(context: Context, prompt: Prompt) -> None:
+    """The dropped question's message keeps its text but loses its buttons: nothing on it acts
+    any more (a /newtask card, a join card…)."""
+    if prompt.message_id is None:
+        return
+    try:
+        await context.bot.edit_message_reply_markup(prompt.chat_id, prompt.message_id)
+    except TelegramError as exc:  # no buttons to remove, too old, or deleted: nothing to do
+        log.debug("question %s of prompt %s kept as it was: %s", prompt.message_id, prompt.id, exc)
+
+
 async def _tell_dropped(context: Context, prompt: Prompt, why: str) -> None:
     if not prompt.armed:
         return  # its question never arrived: nothing to take back
+    await _retire_question(context, prompt)
     svc = services(context)
     rendered = svc.renderer.message(
         "conversation/dropped.j2",
@@ -261,6 +286,8 @@ async def _cancel(update: Update, context: Context, user: int) -> None:
         found = await store.drop(conn, user)
         if found is not None:
             await _on_drop(conn, svc, found)
+    if found is not None and found.armed:
+        await _retire_question(context, found)
     abandoned = False
     for abandon in _ABANDON:
         abandoned = await abandon(svc, user) or abandoned

@@ -8,6 +8,7 @@ CREATE TABLE prompts (
     kind        TEXT NOT NULL,
     target      TEXT NOT NULL DEFAULT '{}',   -- JSON: what the answer is about
     armed       INTEGER NOT NULL DEFAULT 0,
+    message_id  INTEGER,                      -- the question's message, once delivered
     created_at  TEXT NOT NULL,
     expires_at  TEXT NOT NULL
 );

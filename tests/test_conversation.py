@@ -517,3 +517,27 @@ async def test_a_training_place_too_long_is_refused_not_cut(
         await c.say("无", "已")
         places = await c.column("SELECT place FROM trainings WHERE task_id = 1")
         assert places == "县卫健委二楼"  # the long one was never kept, cut or otherwise
+
+
+async def test_a_dropped_question_loses_its_buttons(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as c:
+        card = await c.say("/newtask", "第一步")
+        assert card.buttons  # industries to pick, 放弃
+        await c.asked("tasks.propose")
+        await c.say("/tasks", "已放弃「发起联合检查（/newtask）的填写」")
+        await until(
+            lambda: (
+                not next(m for m in api.chat_messages(P) if m.message_id == card.message_id).buttons
+            )
+        )
+        assert await c.column("SELECT id FROM task_flows WHERE family = 'propose'") == ""
+        # a join card dropped by /cancel loses its buttons too
+        await _start_count(c)
+        await c.asked("tasks.count")
+        join = next(m for m in reversed(api.chat_messages(P)) if "派出几名" in m.text)
+        await c.say("/cancel", "已取消「派出检查人员人数」")
+        await until(
+            lambda: (
+                not next(m for m in api.chat_messages(P) if m.message_id == join.message_id).buttons
+            )
+        )

@@ -99,8 +99,8 @@ async def reply(update: Update, context: Context, template: str, /, **ctx: Any) 
     return await send(context, chat.id, rendered)
 
 
-async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -> None:
-    """Replace the text and buttons of the message whose button was pressed."""
+async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -> Message | None:
+    """Replace the text and buttons of the message whose button was pressed; returns it."""
     query = update.callback_query
     assert query is not None
     rendered = services(context).renderer.message(template, **ctx)
@@ -111,6 +111,7 @@ async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -
         reply_markup=markup(rendered.keyboard),
         link_preview_options=_NO_PREVIEW,
     )
+    return query.message if isinstance(query.message, Message) else None
 
 
 async def identify(update: Update, context: Context) -> Identity:

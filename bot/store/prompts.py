@@ -28,6 +28,7 @@ class Prompt:
     armed: bool
     created_at: datetime
     expires_at: datetime
+    message_id: int | None = None  # the question's message (its buttons go when it is dropped)
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -47,6 +48,7 @@ def _prompt(row: sqlite3.Row) -> Prompt:
         kind=row["kind"],
         target=json.loads(row["target"]),
         armed=bool(row["armed"]),
+        message_id=row["message_id"],
         created_at=clock.from_db(row["created_at"]),
         expires_at=clock.from_db(row["expires_at"]),
     )
@@ -60,15 +62,21 @@ async def of(conn: Conn, user: int) -> Prompt | None:
 
 
 async def open_(
-    conn: Conn, user: int, chat: int, kind: str, target: dict[str, Any], ttl: timedelta
+    conn: Conn,
+    user: int,
+    chat: int,
+    kind: str,
+    target: dict[str, Any],
+    ttl: timedelta,
+    message_id: int | None = None,
 ) -> tuple[Prompt, Prompt | None]:
     """A new, not yet armed prompt; returns it and the one it replaced (if any)."""
     before = await of(conn, user)
     await conn.execute("DELETE FROM prompts WHERE tg_user_id = ?", (user,))
     now = clock.now()
     cursor = await conn.execute(
-        "INSERT INTO prompts (tg_user_id, chat_id, kind, target, armed, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING *",
+        "INSERT INTO prompts (tg_user_id, chat_id, kind, target, armed, created_at, expires_at,"
+        " message_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?) RETURNING *",
         (
             user,
             chat,
@@ -76,6 +84,7 @@ async def open_(
             json.dumps(target, ensure_ascii=False, sort_keys=True),
             clock.to_db(now),
             clock.to_db(now + ttl),
+            message_id,
         ),
     )
     row = await cursor.fetchone()
@@ -84,8 +93,11 @@ async def open_(
     return _prompt(row), before
 
 
-async def arm(conn: Conn, prompt_id: int) -> bool:
-    cursor = await conn.execute("UPDATE prompts SET armed = 1 WHERE id = ?", (prompt_id,))
+async def arm(conn: Conn, prompt_id: int, message_id: int | None = None) -> bool:
+    cursor = await conn.execute(
+        "UPDATE prompts SET armed = 1, message_id = coalesce(?, message_id) WHERE id = ?",
+        (message_id, prompt_id),
+    )
     return cursor.rowcount == 1
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest
 
 from bot import clock, workcal
@@ -105,7 +105,8 @@ async def malformed(update: Update, context: Context, identity: Identity, prefix
     await query.answer(svc.renderer.text("common/stale_alert.j2"), show_alert=True)
 
 
-async def edit_in_place(update: Update, rendered: Rendered) -> None:
+async def edit_in_place(update: Update, rendered: Rendered) -> Message | None:
+    """Edit the pressed card; returns it (a question's message, for bot.conversation)."""
     query = update.callback_query
     assert query is not None
     try:
@@ -115,6 +116,7 @@ async def edit_in_place(update: Update, rendered: Rendered) -> None:
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise
+    return query.message if isinstance(query.message, Message) else None
 
 
 async def task_view(conn: Conn, svc: Services, task: Task) -> dict[str, Any]:
