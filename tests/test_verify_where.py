@@ -44,3 +44,16 @@ async def test_verify_only_in_private_and_the_coordination_group(
             "SELECT outcome FROM audit_log WHERE action = 'command.verify' AND actor = ?", (LEAD,)
         )
         assert row is not None and row[0] == "refused"
+
+
+async def test_a_swap_reason_too_long_is_refused_not_cut(
+    api: FakeBotApi,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        [answer] = await say(api, LEAD, "/swap 1 1 MZ001 MZ002 " + "借调" * 151)
+        assert "内容太长" in answer.text
+        rows = await db_of(app).fetchall("SELECT * FROM audit_log WHERE action = 'draw.swap'")
+        assert rows == []

@@ -25,7 +25,10 @@ async def swap_command(update: Update, context: Context, identity: Identity) -> 
     if task is None:
         return
     seq, old_cert, new_cert = int(args[1]), args[2], args[3]
-    reason = " ".join(args[4:]).strip()[:MAX_REASON]
+    reason = " ".join(args[4:]).strip()
+    if len(reason) > MAX_REASON:  # refused, never cut
+        await reply(update, context, "draw/usage.j2", problem="too_long", limit=MAX_REASON)
+        return
     svc = services(context)
     problem: str | None = None
     new: store.InspectorRow | None = None
