@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.delivery import DAY_SECONDS, RetryPolicy
+from bot.domain.flood import FloodLimits
 from bot.domain.kpi import KpiRules
 from bot.domain.pacing import PacingLimits
 
@@ -374,6 +375,25 @@ class StatsTunables:
         return cls(period=period, rules=KpiRules(**values))
 
 
+def flood_from_toml(data: Mapping[str, Any]) -> FloodLimits:
+    """[flood]: how fast a person may send (`burst` messages, refilled at `per_minute`), how
+    often a fast typer is told to slow down and a stranger is told who the bot is for
+    (bot.domain.flood)."""
+    section = data.get("flood", {})
+    known = {f.name for f in fields(FloodLimits)}
+    values: dict[str, float] = {}
+    for name, value in section.items():
+        if name not in known:
+            raise ConfigError(f"[flood] 没有配置项 {name} (unknown value flood.{name})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"配置项 flood.{name} 必须是正数 (a positive number)")
+        values[name] = float(value)
+    limits = FloodLimits(**values)
+    if limits.burst < 1:
+        raise ConfigError("配置项 flood.burst 不能小于 1 (the burst must be at least 1)")
+    return limits
+
+
 @dataclass(frozen=True)
 class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
@@ -389,6 +409,7 @@ class Tunables:
     reminders: ReminderTunables = field(default_factory=ReminderTunables)
     draw: DrawTunables = field(default_factory=DrawTunables)
     stats: StatsTunables = field(default_factory=StatsTunables)
+    flood: FloodLimits = field(default_factory=FloodLimits)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -421,6 +442,7 @@ class Tunables:
             reminders=ReminderTunables.from_toml(data),
             draw=DrawTunables.from_toml(data),
             stats=StatsTunables.from_toml(data),
+            flood=flood_from_toml(data),
         )
 
 
