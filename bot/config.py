@@ -401,6 +401,9 @@ class Tunables:
     invite_ttl_days: int = 7
     county_name: str = ""  # [county] name, e.g. "清河县": titles of the county-wide figures
     max_import_mb: int = 20
+    # A workbook (a zip) may inflate to `inflate_factor` x its size, at most `max_inflated_mb`.
+    inflate_factor: int = 50
+    max_inflated_mb: int = 100
     error_rows_shown: int = 10
     # A typed-input prompt not answered within this many minutes is dropped (bot.conversation).
     prompt_minutes: int = 30
@@ -422,6 +425,8 @@ class Tunables:
             "invite_ttl_days": onboarding.get("invite_ttl_days", cls.invite_ttl_days),
             "max_import_mb": imports.get("max_file_mb", cls.max_import_mb),
             "error_rows_shown": imports.get("error_rows_shown", cls.error_rows_shown),
+            "inflate_factor": imports.get("inflate_factor", cls.inflate_factor),
+            "max_inflated_mb": imports.get("max_inflated_mb", cls.max_inflated_mb),
             "prompt_minutes": data.get("conversation", {}).get(
                 "prompt_minutes", cls.prompt_minutes
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,6 +81,10 @@ async def audited(app: object, action: str) -> int:
     return int(row[0])
 
 
+def with_default_flood(settings: Settings) -> Settings:
+    return replace(settings, tunables=replace(settings.tunables, flood=FloodLimits()))
+
+
 def default_settings(api: FakeBotApi, db_path: Path) -> Settings:
     """The bot's own default pacing, as in production."""
     return Settings(
@@ -132,7 +137,7 @@ async def test_stranger_is_told_once_per_window_across_a_restart(
     base = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
     offset = [0.0]
     clock.set_source(lambda: base + timedelta(seconds=offset[0]))
-    settings = settings_for(fake, tmp_path / "b.sqlite3")
+    settings = with_default_flood(settings_for(fake, tmp_path / "b.sqlite3"))
     try:
         async with running_bot(settings) as app:
             fake.send_text(STRANGER, "你好")
@@ -165,7 +170,7 @@ async def _at_least(app: object, action: str, count: int) -> bool:
 async def test_a_stranger_flood_leaves_the_administrator_answered(
     fake: FakeBotApi, tmp_path: Path
 ) -> None:
-    async with running_bot(settings_for(fake, tmp_path / "b.sqlite3")) as app:
+    async with running_bot(with_default_flood(settings_for(fake, tmp_path / "b.sqlite3"))) as app:
         for n in range(200):
             fake.send_text(STRANGER, f"/me {n}")
         loop = asyncio.get_running_loop()
@@ -188,7 +193,9 @@ async def test_fast_typer_gets_one_polite_notice(fake: FakeBotApi, tmp_path: Pat
     offset = [0.0]
     clock.set_source(lambda: base + timedelta(seconds=offset[0]))
     try:
-        async with running_bot(settings_for(fake, tmp_path / "b.sqlite3")) as app:
+        async with running_bot(
+            with_default_flood(settings_for(fake, tmp_path / "b.sqlite3"))
+        ) as app:
             await register_inspector(app)
             for _ in range(40):
                 fake.send_text(TYPIST, "/me")
@@ -219,7 +226,9 @@ async def test_a_429_sends_the_reply_through_the_outbox(
     """The bot's own pace set far above Telegram's, so Telegram answers 429: the handler does
     not wait; the answer is queued in the outbox and arrives when the pause is over."""
     api = real_limits
-    settings = settings_for(api, tmp_path / "b.sqlite3", private_per_second=50.0)
+    settings = with_default_flood(
+        settings_for(api, tmp_path / "b.sqlite3", private_per_second=50.0)
+    )
     async with running_bot(settings) as app:
         await register_inspector(app)
         for n in range(1, 9):
