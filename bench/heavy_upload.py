@@ -44,19 +44,23 @@ LIAISON = 2001
 MB = 1024 * 1024
 CODES = [make_credit_code(f"91330000{n:09d}") for n in range(50)]
 
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_SML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    f'<Types xmlns="{_PKG}/content-types">'
+    '<Default Extension="rels"'
+    ' ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_SML}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_SML}.worksheet+xml"/>'
     "</Types>"
 )
 _RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    f'<Relationships xmlns="{_PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{_DOC}/officeDocument" Target="xl/workbook.xml"/>'
     "</Relationships>"
 )
 _WORKBOOK = (
@@ -67,8 +71,8 @@ _WORKBOOK = (
 )
 _WORKBOOK_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationships xmlns="{_PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{_DOC}/worksheet" Target="worksheets/sheet1.xml"/>'
     "</Relationships>"
 )
 
@@ -132,8 +136,7 @@ def rss() -> int:
     return 0
 
 
-async def measure(api: FakeBotApi, label: str, path: Path) -> None:
-    content = path.read_bytes()
+async def measure(api: FakeBotApi, label: str, content: bytes) -> None:
     loop = asyncio.get_running_loop()
     baseline = rss()
     peak = baseline
@@ -141,6 +144,7 @@ async def measure(api: FakeBotApi, label: str, path: Path) -> None:
     api.send_document(ADMIN_ID, "对象名录.xlsx", content, caption="对象")
     started = loop.time()
     latencies: list[float] = []
+
     def answered() -> bool:
         got = api.chat_messages(ADMIN_ID)[before:]
         return any(not m.text.startswith("⏳") for m in got)
@@ -178,6 +182,7 @@ async def run(workdir: Path) -> None:
     refused = workdir / "bomb.xlsx"
     bsize, binflated = worst_xlsx(refused, 99 * MB, 1000.0)
     print(f"refused file: {bsize / MB:.2f} MB, inflating to {binflated / MB:.1f} MB")
+    worst_bytes, refused_bytes = worst.read_bytes(), refused.read_bytes()
     async with FakeBotApi(token=TOKEN, limits=Limits()) as api:
         open_chat(api, ADMIN_ID, "县局管理员")
         open_chat(api, LIAISON, "联络员")
@@ -193,8 +198,8 @@ async def run(workdir: Path) -> None:
             admins=frozenset({ADMIN_ID}),
         )
         async with running_bot(settings):
-            await measure(api, "the worst file the bot reads", worst)
-            await measure(api, "a file inflating past its cap", refused)
+            await measure(api, "the worst file the bot reads", worst_bytes)
+            await measure(api, "a file inflating past its cap", refused_bytes)
 
 
 def main() -> None:
