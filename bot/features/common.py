@@ -81,6 +81,9 @@ async def send(
         )
         return [doc, first]
     sent: list[Message] = []
+    if await _behind_queued_reply(context, chat_id):  # keep the chat's order
+        await _queue_reply(context, chat_id, rendered)
+        return sent
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         try:
@@ -101,9 +104,28 @@ async def send(
     return sent
 
 
+def _queued_replies(context: Context) -> dict[int, int]:
+    """Chat id -> outbox id of the last reply queued there after a 429: later replies to that
+    chat queue behind it until it has gone out, so the chat's answers keep their order."""
+    found: dict[int, int] = context.application.bot_data.setdefault("queued_replies", {})
+    return found
+
+
+async def _behind_queued_reply(context: Context, chat_id: int) -> bool:
+    queued = _queued_replies(context)
+    row_id = queued.get(chat_id)
+    if row_id is None:
+        return False
+    row = await outbox.get(services(context).db, row_id)
+    if row is None or row.status not in ("pending", "sending"):
+        queued.pop(chat_id, None)
+        return False
+    return True
+
+
 async def _queue_reply(context: Context, chat_id: int, rendered: Rendered) -> None:
     async with services(context).db.transaction() as conn:
-        await outbox.enqueue(conn, chat_id, rendered)
+        _queued_replies(context)[chat_id] = await outbox.enqueue(conn, chat_id, rendered)
     log.info("reply to %s queued in the outbox (the chat is paused by a 429)", chat_id)
 
 
