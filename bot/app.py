@@ -26,6 +26,7 @@ from bot.features import (
     broadcast,
     directories,
     fallback,
+    flood,
     groups,
     onboarding,
     reachability,
@@ -39,6 +40,7 @@ from bot.features import stats as stats_feature
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
 from bot.services import Services
+from bot.updates import PerChatUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,9 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
+        .rate_limiter(PacedRateLimiter(pacer))
+        # Chats are served concurrently, each chat's updates in order (bot.updates).
+        .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
@@ -129,6 +133,7 @@ def build_application(settings: Settings) -> Application:
     # conversation service (an answer owed to a prompt; any command drops it); then the
     # features, the catch-all fallback and error handler last.
     reachability.register(app)
+    flood.register(app)  # group -90: strangers told once per window, fast typers slowed
     conversation.register_handlers(app)
     onboarding.register(app)
     groups.register(app)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.delivery import DAY_SECONDS, RetryPolicy
+from bot.domain.flood import FloodLimits
 from bot.domain.kpi import KpiRules
 from bot.domain.pacing import PacingLimits
 
@@ -376,6 +377,25 @@ class StatsTunables:
         return cls(period=period, rules=KpiRules(**values))
 
 
+def flood_from_toml(data: Mapping[str, Any]) -> FloodLimits:
+    """[flood]: how fast a person may send (`burst` messages, refilled at `per_minute`), how
+    often a fast typer is told to slow down and a stranger is told who the bot is for
+    (bot.domain.flood)."""
+    section = data.get("flood", {})
+    known = {f.name for f in fields(FloodLimits)}
+    values: dict[str, float] = {}
+    for name, value in section.items():
+        if name not in known:
+            raise ConfigError(f"[flood] 没有配置项 {name} (unknown value flood.{name})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"配置项 flood.{name} 必须是正数 (a positive number)")
+        values[name] = float(value)
+    limits = FloodLimits(**values)
+    if limits.burst < 1:
+        raise ConfigError("配置项 flood.burst 不能小于 1 (the burst must be at least 1)")
+    return limits
+
+
 @dataclass(frozen=True)
 class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
@@ -383,6 +403,9 @@ class Tunables:
     invite_ttl_days: int = 7
     county_name: str = ""  # [county] name, e.g. "清河县": titles of the county-wide figures
     max_import_mb: int = 20
+    # A workbook (a zip) may inflate to `inflate_factor` x its size, at most `max_inflated_mb`.
+    inflate_factor: int = 50
+    max_inflated_mb: int = 100
     error_rows_shown: int = 10
     # A typed-input prompt not answered within this many minutes is dropped (bot.conversation).
     prompt_minutes: int = 30
@@ -391,6 +414,7 @@ class Tunables:
     reminders: ReminderTunables = field(default_factory=ReminderTunables)
     draw: DrawTunables = field(default_factory=DrawTunables)
     stats: StatsTunables = field(default_factory=StatsTunables)
+    flood: FloodLimits = field(default_factory=FloodLimits)
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> Tunables:
@@ -403,6 +427,8 @@ class Tunables:
             "invite_ttl_days": onboarding.get("invite_ttl_days", cls.invite_ttl_days),
             "max_import_mb": imports.get("max_file_mb", cls.max_import_mb),
             "error_rows_shown": imports.get("error_rows_shown", cls.error_rows_shown),
+            "inflate_factor": imports.get("inflate_factor", cls.inflate_factor),
+            "max_inflated_mb": imports.get("max_inflated_mb", cls.max_inflated_mb),
             "prompt_minutes": data.get("conversation", {}).get(
                 "prompt_minutes", cls.prompt_minutes
             ),
@@ -423,6 +449,7 @@ class Tunables:
             reminders=ReminderTunables.from_toml(data),
             draw=DrawTunables.from_toml(data),
             stats=StatsTunables.from_toml(data),
+            flood=flood_from_toml(data),
         )
 
 

@@ -150,7 +150,13 @@ def _prepare(
 ) -> _Prepared:
     """Read and validate (runs in a worker thread; no database access)."""
     try:
-        table = open_table(filename, data, max_mb=tunables.max_import_mb)
+        table = open_table(
+            filename,
+            data,
+            max_mb=tunables.max_import_mb,
+            inflate_factor=tunables.inflate_factor,
+            max_inflated_mb=tunables.max_inflated_mb,
+        )
         first_candidate: HeaderMap | None = None
         for index, sheet in enumerate(table.sheets):
             rows = sheet.rows()

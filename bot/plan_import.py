@@ -62,7 +62,13 @@ def _prepare(
     filename: str, data: bytes, departments: dict[str, str], tunables: Tunables
 ) -> tuple[domain.PlanResult, list[str]]:
     try:
-        table = open_table(filename, data, max_mb=tunables.max_import_mb)
+        table = open_table(
+            filename,
+            data,
+            max_mb=tunables.max_import_mb,
+            inflate_factor=tunables.inflate_factor,
+            max_inflated_mb=tunables.max_inflated_mb,
+        )
         warnings = [file_message("csv_encoding")] if table.encoding == "gb18030" else []
         result: domain.PlanResult | None = None
         for sheet in table.sheets:  # the first sheet with a usable header

@@ -54,9 +54,12 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, .doc, encrypted .xlsx
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 _CHUNK = 1 << 20
 
-# A workbook may inflate to this many times the upload limit (plain openpyxl files with
-# inline strings inflate about 10x; anything far beyond is a damaged file or a zip bomb).
+# A workbook may inflate to this many times its own size, and never beyond MAX_INFLATED_MB
+# (plain openpyxl files with inline strings inflate about 10x, a real 20 MB directory stays far
+# below 100 MB; anything beyond is a damaged file or a zip bomb). `[imports] inflate_factor`
+# and `max_inflated_mb` in the TOML file change them.
 INFLATE_FACTOR = 50
+MAX_INFLATED_MB = 100
 
 
 class TableError(Exception):
@@ -91,7 +94,31 @@ def file_extension(filename: str) -> str:
     return PurePosixPath(filename.replace("\\", "/")).suffix.lower()
 
 
-def open_table(filename: str, data: bytes, *, max_mb: int = 20) -> Table:
+def inflation_limit(
+    size: int, *, factor: int = INFLATE_FACTOR, cap_mb: int = MAX_INFLATED_MB
+) -> int:
+    """Bytes a zip-based workbook of `size` bytes may inflate to: min(cap, factor x size)."""
+    return min(cap_mb * 1024 * 1024, factor * size)
+
+
+def _size_text(size: int) -> str:
+    """A byte count as the refusal names it: "100 MB", "2.4 MB", "500 KB"."""
+    mb = size / (1024 * 1024)
+    if mb >= 10:
+        return f"{mb:.0f} MB"
+    if mb >= 1:
+        return f"{mb:.1f} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def open_table(
+    filename: str,
+    data: bytes,
+    *,
+    max_mb: int = 20,
+    inflate_factor: int = INFLATE_FACTOR,
+    max_inflated_mb: int = MAX_INFLATED_MB,
+) -> Table:
     """Check size and type, then prepare a lazy reader. Raises TableError."""
     if len(data) > max_mb * 1024 * 1024:
         raise _error("too_large", size=len(data) / 1024 / 1024, limit=max_mb)
@@ -107,7 +134,8 @@ def open_table(filename: str, data: bytes, *, max_mb: int = 20) -> Table:
         return _open_xls(data, broken="xls_broken" if ext == ".xls" else "ole")
     if data.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
         # A workbook, whatever the name says (some tools save .xlsx under a .csv name).
-        return _open_zip(data, max_inflated=max_mb * INFLATE_FACTOR * 1024 * 1024)
+        limit = inflation_limit(len(data), factor=inflate_factor, cap_mb=max_inflated_mb)
+        return _open_zip(data, max_inflated=limit, rule=(inflate_factor, max_inflated_mb))
     if ext in XLS_EXTENSIONS:
         raise _error("xls_broken")
     if ext in WORKBOOK_EXTENSIONS:
@@ -169,7 +197,9 @@ def _open_csv(filename: str, data: bytes) -> Table:
 # -- workbooks (python-calamine) -------------------------------------------------------------
 
 
-def _open_zip(data: bytes, *, max_inflated: int) -> Table:
+def _open_zip(
+    data: bytes, *, max_inflated: int, rule: tuple[int, int] = (INFLATE_FACTOR, MAX_INFLATED_MB)
+) -> Table:
     """A zip container: an .xlsx/.xlsm or .ods workbook, or something else that is refused."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -181,7 +211,7 @@ def _open_zip(data: bytes, *, max_inflated: int) -> Table:
         is_ods = "mimetype" in names and zf.read("mimetype").strip() == _ODS_MIMETYPE
         if not is_ods and "[Content_Types].xml" not in names:  # every OOXML package has it
             raise _error("no_workbook")
-        _check_inflated(zf, max_inflated)
+        _check_inflated(zf, max_inflated, rule)
     except TableError:
         raise
     except zipfile.BadZipFile:
@@ -193,8 +223,9 @@ def _open_zip(data: bytes, *, max_inflated: int) -> Table:
     return _open_workbook(data, "ods" if is_ods else "xlsx", broken="broken")
 
 
-def _check_inflated(zf: zipfile.ZipFile, max_inflated: int) -> None:
-    """Refuse a zip whose parts inflate beyond `max_inflated` bytes.
+def _check_inflated(zf: zipfile.ZipFile, max_inflated: int, rule: tuple[int, int]) -> None:
+    """Refuse a zip whose parts inflate beyond `max_inflated` bytes (`rule`: the factor and the
+    cap it came from, named in the refusal).
 
     The sizes in the zip's directory are checked first; then every part is inflated in chunks
     and counted, so a directory that under-states a part's size is caught too (zipfile stops at
@@ -202,14 +233,19 @@ def _check_inflated(zf: zipfile.ZipFile, max_inflated: int) -> None:
     members = [info for info in zf.infolist() if not info.is_dir()]
     stated = sum(info.file_size for info in members)
     if stated > max_inflated:
-        raise _error("inflated", limit=max_inflated // (1024 * 1024))
+        raise _inflated(max_inflated, rule)
     inflated = 0
     for info in members:
         with zf.open(info) as part:
             while chunk := part.read(_CHUNK):
                 inflated += len(chunk)
                 if inflated > max_inflated:
-                    raise _error("inflated", limit=max_inflated // (1024 * 1024))
+                    raise _inflated(max_inflated, rule)
+
+
+def _inflated(max_inflated: int, rule: tuple[int, int]) -> TableError:
+    factor, cap = rule
+    return _error("inflated", limit=_size_text(max_inflated), factor=factor, cap=cap)
 
 
 def _open_xls(data: bytes, *, broken: str) -> Table:

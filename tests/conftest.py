@@ -12,11 +12,11 @@ import pytest
 
 from bot import importer
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.config import Settings
+from bot.config import Settings, Tunables
 from bot.db import Database
 from bot.services import Services
 from tests.fakeapi import FakeBotApi, SentMessage
-from tests.outbox_support import FAST_CLOCK
+from tests.outbox_support import FAST_CLOCK, RELAXED_FLOOD
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 BOT_USERNAME = "county_inspect_bot"
@@ -126,6 +126,7 @@ def make_settings(api: FakeBotApi, tmp_path: Path, **overrides: Any) -> Settings
         file_url=api.base_file_url,
         db_path=tmp_path / "bot.sqlite3",
         admins=frozenset({ADMIN_ID}),
+        tunables=Tunables(flood=RELAXED_FLOOD),
     )
     values.update(overrides)
     return Settings(**values)

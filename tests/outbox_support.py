@@ -19,6 +19,7 @@ from bot import clock
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import OutboxTunables, Settings, Tunables
 from bot.db import Database
+from bot.domain.flood import FloodLimits
 from bot.outbox import Sender
 from tests.fakeapi import FakeBotApi, Fault, Limits, SentMessage
 
@@ -46,6 +47,12 @@ NO_LIMITS = Limits(enabled=False)
 FAST_CLOCK = Limits(time_scale=50.0)
 
 
+# Flood control loosened for the tests that are not about it: they script many messages in a
+# row, often under a clock that stands still (so the bucket never refills). tests/test_flood.py
+# runs the defaults.
+RELAXED_FLOOD = FloodLimits(burst=100_000.0, per_minute=6_000_000.0)
+
+
 def settings_for(api: FakeBotApi, db_path: Path, **outbox: Any) -> Settings:
     return Settings(
         token=TOKEN,
@@ -53,7 +60,7 @@ def settings_for(api: FakeBotApi, db_path: Path, **outbox: Any) -> Settings:
         file_url=api.base_file_url,
         db_path=db_path,
         admins=frozenset({ADMIN_ID}),
-        tunables=Tunables(outbox=replace(FAST, **outbox)),
+        tunables=Tunables(outbox=replace(FAST, **outbox), flood=RELAXED_FLOOD),
     )
 
 

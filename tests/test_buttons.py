@@ -4,11 +4,13 @@ draw buttons have their own tests beside their features."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.outbox import retry_after_seconds
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import db_of
 from tests.test_conversation import P, api, county, fixed_clock  # noqa: F401 - fixtures
@@ -57,7 +59,14 @@ async def crafted(app: Any, fake: FakeBotApi, data: str) -> SentMessage:
 
     before = fake.sent_total(P)
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    await app.bot.send_message(P, "crafted", reply_markup=keyboard)
+    from telegram.error import RetryAfter
+
+    for _ in range(10):  # the bot's own calls are not retried after a 429 (bot.outbox)
+        try:
+            await app.bot.send_message(P, "crafted", reply_markup=keyboard)
+            break
+        except RetryAfter as exc:
+            await asyncio.sleep(retry_after_seconds(exc))
     await fake.wait_for_messages(P, before + 1)
     return fake.chat_messages(P)[-1]
 

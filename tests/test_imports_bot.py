@@ -11,7 +11,6 @@ from pathlib import Path
 
 import openpyxl
 
-from bot.config import Tunables
 from bot.domain.credit_code import make_credit_code
 from tests.conftest import ADMIN_ID, Harness
 from tests.seed import DEPARTMENTS
@@ -107,7 +106,9 @@ async def test_dry_run_and_size_limit_and_permissions(bot: Harness) -> None:
     assert "试导入" in report.text and "新增 3" in report.text
     assert await count(h, "departments") == 0
 
-    h.services.settings = dataclasses.replace(h.settings, tunables=Tunables(max_import_mb=1))
+    h.services.settings = dataclasses.replace(
+        h.settings, tunables=dataclasses.replace(h.settings.tunables, max_import_mb=1)
+    )
     [answer] = await h.upload(ADMIN_ID, "big.csv", b"x" * (5 * 1024 * 1024), "对象")
     assert "超过了 1 MB" in answer.text
 

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
 
 from bot import clock
-from tests.conftest import ADMIN_ID, Harness
+from tests.conftest import ADMIN_ID, Harness, eventually
 from tests.test_imports_bot import count, run_cli
 
 # No emoji in department names here: /stats draws them in its chart (CJK font only).
@@ -120,8 +121,10 @@ async def test_plan_is_for_administrators_and_directories_still_import(bot: Harn
     h.api.add_user(7001, "路人")
     [refused] = await h.upload(7001, "p.csv", PLAN.encode(), "计划")
     assert "还没有注册" in refused.text
-    [refused] = await h.say(7001, "/plan")
-    assert "还没有注册" in refused.text
+    # Told once per [flood] stranger_every_seconds (tests/test_flood.py); still refused, audited.
+    h.api.send_text(7001, "/plan")
+    await eventually(_plan_refused(h), True)
+    assert len(h.api.chat_messages(7001)) == 1
     [_, report] = await h.upload(ADMIN_ID, "计划.xls", b"\xd0\xcf\x11\xe0", "计划", expect=2)
     assert "旧版 Excel" in report.text and ".xlsx" in report.text
     [answer] = await h.upload(ADMIN_ID, "计划.numbers", b"whatever", "计划")
@@ -152,3 +155,13 @@ def test_cli_import_plan(tmp_path: Path) -> None:
     bad.write_text(HEADER + "甲,养老机构,MZJ,,5%,2027-03-01,2026-06-30\n", encoding="utf-8")
     failed = run_cli("import", "plan", str(bad), env=env)
     assert failed.returncode == 1 and "第 2 行「结束日期」" in failed.stdout
+
+
+def _plan_refused(h: Harness) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        row = await h.db.fetchone(
+            "SELECT count(*) FROM audit_log WHERE action = 'command.plan' AND outcome = 'refused'"
+        )
+        return row is not None and row[0] >= 1
+
+    return probe

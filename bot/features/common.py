@@ -18,13 +18,17 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
+from telegram.error import RetryAfter
 from telegram.ext import ContextTypes
 
+from bot import clock
 from bot.callbacks import Pressed, parse
+from bot.domain import flood as flood_rules
 from bot.domain.roles import COMMANDS_BY_NAME, Identity, Role, Where, may_use
 from bot.render import Button, Rendered, split_html
 from bot.services import services
-from bot.store import audit, people
+from bot.store import audit, outbox, people
+from bot.store import flood as flood_store
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +81,52 @@ async def send(
         )
         return [doc, first]
     sent: list[Message] = []
+    if await _behind_queued_reply(context, chat_id):  # keep the chat's order
+        await _queue_reply(context, chat_id, rendered)
+        return sent
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        sent.append(
-            await bot.send_message(
+        try:
+            message = await bot.send_message(
                 chat_id,
                 part,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=markup(rendered.keyboard) if last else None,
             )
-        )
+        except RetryAfter:
+            # Telegram asked this chat to wait: the rest goes through the outbox, which waits
+            # for it, so no handler sleeps on a 429 (bot.outbox.PacedRateLimiter).
+            rest = Rendered("".join(parts[index:]), rendered.keyboard)
+            await _queue_reply(context, chat_id, rest)
+            return sent
+        sent.append(message)
     return sent
+
+
+def _queued_replies(context: Context) -> dict[int, int]:
+    """Chat id -> outbox id of the last reply queued there after a 429: later replies to that
+    chat queue behind it until it has gone out, so the chat's answers keep their order."""
+    found: dict[int, int] = context.application.bot_data.setdefault("queued_replies", {})
+    return found
+
+
+async def _behind_queued_reply(context: Context, chat_id: int) -> bool:
+    queued = _queued_replies(context)
+    row_id = queued.get(chat_id)
+    if row_id is None:
+        return False
+    row = await outbox.get(services(context).db, row_id)
+    if row is None or row.status not in ("pending", "sending"):
+        queued.pop(chat_id, None)
+        return False
+    return True
+
+
+async def _queue_reply(context: Context, chat_id: int, rendered: Rendered) -> None:
+    async with services(context).db.transaction() as conn:
+        _queued_replies(context)[chat_id] = await outbox.enqueue(conn, chat_id, rendered)
+    log.info("reply to %s queued in the outbox (the chat is paused by a 429)", chat_id)
 
 
 async def reply(update: Update, context: Context, template: str, /, **ctx: Any) -> list[Message]:
@@ -112,6 +150,21 @@ async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -
         link_preview_options=_NO_PREVIEW,
     )
     return query.message if isinstance(query.message, Message) else None
+
+
+async def tell_stranger(update: Update, context: Context, identity: Identity) -> None:
+    """Give a stranger the explanation (templates/zh/common/unknown_user.j2), at most once per
+    `[flood] stranger_every_seconds`; otherwise say nothing."""
+    svc = services(context)
+    now = clock.now().timestamp()
+    async with svc.db.transaction() as conn:
+        decision = flood_rules.explain(
+            await flood_store.load(conn, identity.tg_user_id), now, svc.settings.tunables.flood
+        )
+        if decision.changed:
+            await flood_store.save(conn, identity.tg_user_id, decision.state)
+    if decision.verdict is flood_rules.Verdict.PASS:
+        await reply(update, context, "common/unknown_user.j2", identity=identity)
 
 
 async def identify(update: Update, context: Context) -> Identity:
@@ -142,12 +195,14 @@ async def refuse(
             outcome="refused",
             detail={"reason": reason},
         )
-    template = "common/unknown_user.j2" if not identity.is_known else "common/forbidden.j2"
     if update.callback_query is not None:
         text = svc.renderer.text("common/forbidden_alert.j2", known=identity.is_known)
         await update.callback_query.answer(text, show_alert=True)
         return
-    await reply(update, context, template, identity=identity)
+    if not identity.is_known:
+        await tell_stranger(update, context, identity)
+        return
+    await reply(update, context, "common/forbidden.j2", identity=identity)
 
 
 def command(name: str) -> Callable[[Handler], Guarded]:

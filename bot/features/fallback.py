@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, MessageHandler, filters
 
-from bot.features.common import Context, identify, reply
+from bot.features.common import Context, identify, reply, tell_stranger
 from bot.services import services
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ async def private_fallback(update: Update, context: Context) -> None:
         return
     identity = await identify(update, context)
     if not identity.is_known:
-        await reply(update, context, "common/unknown_user.j2", identity=identity)
+        await tell_stranger(update, context, identity)  # at most once per window
     elif message.text and message.text.startswith("/"):
         await reply(update, context, "common/unknown_command.j2", text=message.text.split()[0])
     else:
