@@ -117,7 +117,7 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(PacedRateLimiter(pacer))
+        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
         # Chats are served concurrently, each chat's updates in order (bot.updates).
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -88,19 +87,15 @@ class PacedRateLimiter(BaseRateLimiter[str]):
     while the person is active (`Pacer.chat_wait`), so the reply rarely has to wait. In groups a
     reply keeps only the overall pace (people's own clicks set it; Telegram allows bursts there)
     but takes the group's token, so queued messages wait behind it.
-    No reply waits out a 429: when Telegram refuses a sendMessage (or the chat is still paused
-    by an earlier refusal), the pause is recorded for the chat (everything, if several chats
-    are refused at once) and `RetryAfter` is raised at once; `bot.features.common.send` then
-    queues what was left to send in the outbox, which delivers it when the pause is over. Card
-    edits and documents sent directly still wait and retry (`max_retries`), as PTB's
-    AIORateLimiter would: the outbox cannot take over an edit of a message it did not send.
-    The outbox sender's own calls pass `rate_limit_args=PREPACED` and go straight through.
+    If a chat is still pushed past Telegram's limit, the 429 pauses only that chat (everything if
+    several chats are refused at once) and the call is retried up to `max_retries` times, as
+    PTB's AIORateLimiter would. The outbox sender's own calls pass `rate_limit_args=PREPACED` and
+    go straight through.
     """
 
     def __init__(self, pacer: Pacer, max_retries: int = 3) -> None:
         self.pacer = pacer
         self.max_retries = max_retries
-        self.refused = 0  # 429 answers to direct calls (benchmarks)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -123,34 +118,6 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         if rate_limit_args == PREPACED or chat_id is None or not _paced(endpoint):
             return await callback(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        if endpoint.lower() != "sendmessage":
-            return await self._with_retries(callback, args, kwargs, endpoint, chat_id)
-        paused = self.pacer.paused_until(chat_id) - loop.time()
-        if paused > 0:  # Telegram asked this chat (or the bot) to wait: do not wait here
-            raise RetryAfter(timedelta(seconds=math.ceil(paused)))
-        delay = self.pacer.take(chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True)
-        if delay > 0:
-            await asyncio.sleep(delay)  # the chat's ordinary pace, never a 429 pause
-        try:
-            return await callback(*args, **kwargs)
-        except RetryAfter as exc:
-            self.refused += 1
-            seconds = retry_after_seconds(exc)
-            self.pacer.retry_after(chat_id, seconds, loop.time())
-            log.info("429 on %s to %s: chat paused %.0f s", endpoint, chat_id, seconds)
-            raise
-
-    async def _with_retries(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        chat_id: int,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        """Card edits and documents sent directly: the outbox cannot take these over yet, so
-        they still wait for their turn after a 429 (at most `max_retries` times)."""
-        loop = asyncio.get_running_loop()
         for attempt in range(self.max_retries + 1):
             delay = self.pacer.take(
                 chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True
@@ -160,7 +127,6 @@ class PacedRateLimiter(BaseRateLimiter[str]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                self.refused += 1
                 seconds = retry_after_seconds(exc)
                 self.pacer.retry_after(chat_id, seconds, loop.time())
                 if attempt == self.max_retries:

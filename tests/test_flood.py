@@ -10,13 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from telegram.error import RetryAfter
 
 from bot import clock
 from bot.config import ConfigError, Settings, Tunables
 from bot.domain.flood import FloodLimits, FloodState, Verdict, explain, judge
-from bot.domain.pacing import Pacer
-from bot.outbox import PacedRateLimiter
 from tests.fakeapi import FakeBotApi, Limits
 from tests.outbox_support import (
     ADMIN_ID,
@@ -215,53 +212,6 @@ async def test_fast_typer_gets_one_polite_notice(fake: FakeBotApi, tmp_path: Pat
             assert "Telegram ID" in answer.text
     finally:
         clock.reset()
-
-
-# -- 429: no handler waits it out -------------------------------------------------------------
-
-
-async def test_a_429_sends_the_reply_through_the_outbox(
-    real_limits: FakeBotApi, tmp_path: Path
-) -> None:
-    """The bot's own pace set far above Telegram's, so Telegram answers 429: the handler does
-    not wait; the answer is queued in the outbox and arrives when the pause is over."""
-    api = real_limits
-    settings = with_default_flood(
-        settings_for(api, tmp_path / "b.sqlite3", private_per_second=50.0)
-    )
-    async with running_bot(settings) as app:
-        await register_inspector(app)
-        for n in range(1, 9):
-            api.send_text(TYPIST, f"/nosuch{n}")
-        answers = await api.wait_for_messages(TYPIST, 8, timeout=20.0)
-        queued = await db_of(app).fetchone(
-            "SELECT count(*) FROM outbox WHERE chat_id = ? AND status = 'sent'", (TYPIST,)
-        )
-    assert any(e.status == 429 for e in api.errors)
-    assert queued is not None and queued[0] >= 1
-    assert [m.text.split("：")[1].split("。")[0] for m in answers] == [
-        f"/nosuch{n}" for n in range(1, 9)
-    ]
-
-
-async def test_rate_limiter_refuses_at_once_while_a_chat_is_paused() -> None:
-    pacer = Pacer()
-    limiter = PacedRateLimiter(pacer)
-    loop = asyncio.get_running_loop()
-    pacer.retry_after(TYPIST, 30.0, loop.time())
-    calls = 0
-
-    async def call() -> bool:
-        nonlocal calls
-        calls += 1
-        return True
-
-    started = loop.time()
-    with pytest.raises(RetryAfter):
-        await limiter.process_request(call, (), {}, "sendMessage", {"chat_id": TYPIST}, None)
-    assert calls == 0 and loop.time() - started < 0.1
-    # Another chat is not held up.
-    assert await limiter.process_request(call, (), {}, "sendMessage", {"chat_id": 7}, None)
 
 
 # -- the rules --------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import RetryAfter
 from telegram.ext import ContextTypes
 
 from bot import clock
@@ -27,7 +26,7 @@ from bot.domain import flood as flood_rules
 from bot.domain.roles import COMMANDS_BY_NAME, Identity, Role, Where, may_use
 from bot.render import Button, Rendered, split_html
 from bot.services import services
-from bot.store import audit, outbox, people
+from bot.store import audit, people
 from bot.store import flood as flood_store
 
 log = logging.getLogger(__name__)
@@ -81,52 +80,18 @@ async def send(
         )
         return [doc, first]
     sent: list[Message] = []
-    if await _behind_queued_reply(context, chat_id):  # keep the chat's order
-        await _queue_reply(context, chat_id, rendered)
-        return sent
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        try:
-            message = await bot.send_message(
+        sent.append(
+            await bot.send_message(
                 chat_id,
                 part,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=markup(rendered.keyboard) if last else None,
             )
-        except RetryAfter:
-            # Telegram asked this chat to wait: the rest goes through the outbox, which waits
-            # for it, so no handler sleeps on a 429 (bot.outbox.PacedRateLimiter).
-            rest = Rendered("".join(parts[index:]), rendered.keyboard)
-            await _queue_reply(context, chat_id, rest)
-            return sent
-        sent.append(message)
+        )
     return sent
-
-
-def _queued_replies(context: Context) -> dict[int, int]:
-    """Chat id -> outbox id of the last reply queued there after a 429: later replies to that
-    chat queue behind it until it has gone out, so the chat's answers keep their order."""
-    found: dict[int, int] = context.application.bot_data.setdefault("queued_replies", {})
-    return found
-
-
-async def _behind_queued_reply(context: Context, chat_id: int) -> bool:
-    queued = _queued_replies(context)
-    row_id = queued.get(chat_id)
-    if row_id is None:
-        return False
-    row = await outbox.get(services(context).db, row_id)
-    if row is None or row.status not in ("pending", "sending"):
-        queued.pop(chat_id, None)
-        return False
-    return True
-
-
-async def _queue_reply(context: Context, chat_id: int, rendered: Rendered) -> None:
-    async with services(context).db.transaction() as conn:
-        _queued_replies(context)[chat_id] = await outbox.enqueue(conn, chat_id, rendered)
-    log.info("reply to %s queued in the outbox (the chat is paused by a 429)", chat_id)
 
 
 async def reply(update: Update, context: Context, template: str, /, **ctx: Any) -> list[Message]:
