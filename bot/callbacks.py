@@ -48,6 +48,7 @@ def parse(
     if len(found) < parts:
         return None
     for index in numbers:
-        if index >= len(found) or not found[index].isdigit() or len(found[index]) > 12:
+        part = found[index] if index < len(found) else ""
+        if not (part.isascii() and part.isdecimal()) or len(part) > 12:
             return None
     return Pressed(prefix, found)

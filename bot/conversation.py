@@ -242,6 +242,11 @@ async def capture(update: Update, context: Context) -> None:
         return  # the message goes on to the features as if no question had been asked
     kind = _KINDS[prompt.kind]
     content = _content(update)
+    replied = update.effective_message.reply_to_message if update.effective_message else None
+    if replied is not None and replied.message_id != prompt.message_id:
+        # A reply to another message (evidence for an entry, say) belongs to that message.
+        await drop(context, user.id, why="other")
+        return
     if content not in kind.accepts:
         if content == DOCUMENT:
             # A file while text is asked for: it is another flow (a directory upload…).
@@ -259,7 +264,16 @@ async def capture(update: Update, context: Context) -> None:
         mine = await store.take(conn, prompt.id)
     if not mine:
         return  # answered or dropped by a concurrent update
-    if not await kind.handle(update, context, prompt):
+    try:
+        handled = await kind.handle(update, context, prompt)
+    except Exception:
+        # The question is gone: its flow must not wait at a typed step nobody will capture.
+        if await pending(svc, user.id) is None:
+            async with svc.db.transaction() as conn:
+                await _on_drop(conn, svc, prompt)
+            await _retire_question(context, prompt)
+        raise
+    if not handled:
         async with svc.db.transaction() as conn:
             await _on_drop(conn, svc, prompt)
         await _tell_dropped(context, prompt, "other")
@@ -273,7 +287,11 @@ async def command_hook(update: Update, context: Context) -> None:
     user = update.effective_user
     if message is None or user is None or not message.text:
         return
-    name = message.text.split()[0][1:].split("@")[0].lower()
+    first = message.text.split()[0][1:]
+    name, _, addressee = first.partition("@")
+    if addressee and addressee.lower() != (context.bot.username or "").lower():
+        return  # a command for another bot in a group
+    name = name.lower()
     if name == "cancel" and in_private(update):
         await _cancel(update, context, user.id)
         raise ApplicationHandlerStop
@@ -301,10 +319,13 @@ async def _cancel(update: Update, context: Context, user: int) -> None:
 
 
 def register_handlers(app: Application) -> None:
-    app.add_handler(MessageHandler(filters.COMMAND, command_hook), group=CAPTURE_GROUP)
+    # New messages only: an edited earlier answer or command is not a new answer or command.
+    fresh = filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(fresh & filters.COMMAND, command_hook), group=CAPTURE_GROUP)
     app.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.StatusUpdate.ALL, capture
+            fresh & filters.ChatType.PRIVATE & ~filters.COMMAND & ~filters.StatusUpdate.ALL,
+            capture,
         ),
         group=CAPTURE_GROUP - 1,
     )

@@ -544,3 +544,36 @@ async def test_a_dropped_question_loses_its_buttons(api: FakeBotApi, tmp_path: P
                 not next(m for m in api.chat_messages(P) if m.message_id == join.message_id).buttons
             )
         )
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+async def test_a_reply_to_another_message_is_not_an_answer(api: FakeBotApi, tmp_path: Path) -> None:
+    async with county(api, tmp_path) as c:
+        await _start_cancel(c)
+        await c.asked("tasks.cancel")
+        assert c.saved is not None
+        before = api.sent_total(P)
+        api.send_photo(P, PNG, reply_to=c.saved.message_id)  # evidence for an entry
+        await c._wait(P, before, "已作为证据", "")
+        assert await c.prompt() is None  # the question was dropped, and said so
+        assert any("已放弃「取消任务的原因」" in m.text for m in c.after(before))
+        assert await c.column("SELECT cancel_reason FROM tasks WHERE id = 4") == ""
+
+
+async def test_the_broadcast_time_question_follows_the_content(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as c:
+        await _start_broadcast(c)
+        await c.asked("broadcast.content")
+        card = await c.say("通知甲", "", button="定时发送")
+        await c.press(card, "定时发送")
+        await c.asked("broadcast.time")
+        assert await c.column("SELECT awaiting FROM broadcasts WHERE status = 'draft'") == "time"
+        await c.say("明天 9:00", "定时")
+        assert await c.column("SELECT status FROM broadcasts") == "scheduled"

@@ -140,11 +140,11 @@ async def _show(update: Update, context: Context, draft: Broadcast, *, in_place:
     chat = update.effective_chat
     assert chat is not None
 
-    async def deliver() -> None:
+    async def deliver() -> object:
         if in_place and update.callback_query is not None:
             await _edit_rendered(update, rendered)
-        else:
-            await send(context, chat.id, rendered)
+            return update.callback_query.message
+        return await send(context, chat.id, rendered)
 
     question = _question(draft)
     if question is not None:
@@ -377,7 +377,10 @@ async def _answer(update: Update, context: Context, prompt: Prompt) -> bool:
 
 
 async def _stop_awaiting(conn: Conn, svc: Services, prompt: Prompt) -> None:
-    await broadcasts.stop_awaiting(conn, int(prompt.target["broadcast"]))
+    # Only the question this prompt asked: switching between content and time on one draft
+    # must not erase the one just asked.
+    asked = "time" if prompt.kind == "broadcast.time" else "content"
+    await broadcasts.stop_awaiting(conn, int(prompt.target["broadcast"]), asked)
 
 
 async def _take_content(update: Update, context: Context, draft: Broadcast, prompt: Prompt) -> None:

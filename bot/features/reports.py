@@ -23,12 +23,13 @@ from pathlib import PurePosixPath
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import clock, conversation, workcal
+from bot import clock, conversation, importer, workcal
 from bot import reminders as engine
 from bot.callbacks import Pressed
 from bot.domain import reminders as rules
 from bot.domain.reminders import Period
 from bot.domain.roles import Identity, Role
+from bot.features import plan
 from bot.features.common import Context, command, pressed, refuse, reply, stale
 from bot.services import Services, services
 from bot.store import audit
@@ -288,11 +289,18 @@ async def _names(svc: Services) -> dict[str, str]:
         return await store.departments(conn)
 
 
+def _for_an_import(caption: str | None) -> bool:
+    words = (caption or "").replace("，", " ").replace(",", " ").split()
+    return any(importer.parse_kind(word) for word in words) or bool(
+        plan.CAPTION.match(caption or "")
+    )
+
+
 async def take_document(update: Update, context: Context, prompt: Prompt) -> bool:
     """The report file a liaison was asked for (prompt reports.file)."""
     message = update.effective_message
-    if message is None or message.document is None:
-        return False
+    if message is None or message.document is None or _for_an_import(message.caption):
+        return False  # a directory or plan upload is not the report, whatever was asked
     svc = services(context)
     document = message.document
     name = document.file_name or "report"

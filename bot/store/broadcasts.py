@@ -188,10 +188,13 @@ async def set_document(
     return _broadcast(row) if row else None
 
 
-async def stop_awaiting(conn: aiosqlite.Connection, broadcast_id: int) -> None:
-    """Its question (content or send time) was dropped: the draft waits for nothing now."""
+async def stop_awaiting(conn: aiosqlite.Connection, broadcast_id: int, asked: str) -> None:
+    """Its question (`asked`: content or time) was dropped: the draft no longer waits for it.
+    A draft that meanwhile waits for the other one keeps waiting."""
     await conn.execute(
-        "UPDATE broadcasts SET awaiting = NULL WHERE id = ? AND status = 'draft'", (broadcast_id,)
+        "UPDATE broadcasts SET awaiting = NULL"
+        " WHERE id = ? AND status = 'draft' AND (awaiting = ? OR awaiting IS NULL)",
+        (broadcast_id, asked),
     )
 
 

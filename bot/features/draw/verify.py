@@ -23,7 +23,13 @@ async def verify_task(
     record = await store.record(conn, task_id)
     if record is None:
         return None, None
-    outcome = await asyncio.to_thread(
+    return record, await verify_record(record)
+
+
+async def verify_record(record: store.Record) -> rules.Verification:
+    """Re-run a recorded draw in a worker thread (outside any transaction: the database stays
+    free for everyone else while it runs)."""
+    return await asyncio.to_thread(
         rules.verify,
         source=record.source,
         seed=record.seed,
@@ -32,7 +38,6 @@ async def verify_task(
         inputs_text=record.inputs_text,
         result_text=record.result_text,
     )
-    return record, outcome
 
 
 @command("verify")
@@ -59,7 +64,9 @@ async def verify_command(update: Update, context: Context, identity: Identity) -
         return
     svc = services(context)
     async with svc.db.transaction() as conn:
-        record, outcome = await verify_task(conn, task.id)
+        record = await store.record(conn, task.id)
+    outcome = await verify_record(record) if record is not None else None
+    async with svc.db.transaction() as conn:
         await audit.record(
             conn,
             actor=identity.tg_user_id,
