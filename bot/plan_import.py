@@ -32,17 +32,6 @@ from bot.tabular import TableError, open_table
 
 log = logging.getLogger(__name__)
 
-EXPORT_HEADERS = (
-    "序号",
-    "任务名称",
-    "行业",
-    "牵头部门",
-    "配合部门",
-    "抽查比例",
-    "开始日期",
-    "结束日期",
-)
-
 
 @dataclass
 class PlanReport:
@@ -265,12 +254,13 @@ def export_rows(items: list[domain.PlanItem], names: dict[str, str]) -> list[lis
     return rows
 
 
-def export_xlsx(year: int, rows: list[list[object]]) -> bytes:
+def export_xlsx(title: str, headers: list[str], rows: list[list[object]]) -> bytes:
+    """The plan as .xlsx; `title` and `headers` come from templates/zh/plan/export_sheet.j2."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = f"{year}年度抽查计划"
-    sheet.append(list(EXPORT_HEADERS))
+    sheet.title = title[:31]  # Excel's limit for a sheet name
+    sheet.append(headers)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:

@@ -67,11 +67,12 @@ async def plan_command(update: Update, context: Context, identity: Identity) -> 
     chat = update.effective_chat
     assert chat is not None
     rows = plan_import.export_rows(items, names)
-    data = await asyncio.to_thread(plan_import.export_xlsx, year, rows)
+    title, *headers = svc.renderer.text("plan/export_sheet.j2", year=year).splitlines()
+    data = await asyncio.to_thread(plan_import.export_xlsx, title, headers, rows)
     await context.bot.send_document(
         chat.id,
         document=io.BytesIO(data),
-        filename=f"{year}年度抽查计划.xlsx",
+        filename=f"{title}.xlsx",
         caption=svc.renderer.text("plan/export_caption.j2", year=year, count=len(items)),
     )
 

@@ -27,7 +27,7 @@ from bot import clock
 from bot.config import Settings
 from bot.db import Database
 from bot.emulator import FakeBotApi, Limits
-from bot.sandbox import demo
+from bot.sandbox import demo, texts
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class Sandbox:
         return {
             "now": now.isoformat(timespec="seconds"),
             "display": now.strftime("%Y-%m-%d %H:%M"),
-            "weekday": "一二三四五六日"[now.weekday()],
+            "weekday": texts.label("weekday", index=now.weekday()),
             "offset_seconds": int(self.offset.total_seconds()),
             "tz": str(tz),
         }

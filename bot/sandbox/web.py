@@ -32,9 +32,8 @@ from aiohttp import web
 
 from bot.emulator import SentMessage
 from bot.emulator.world import ChatRecord, StoredMessage
-from bot.render import Renderer
 from bot.resources import package_dir
-from bot.sandbox import demo
+from bot.sandbox import demo, texts
 from bot.sandbox.core import Sandbox
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ STATIC_DIR = package_dir("bot.sandbox", "static")
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _MEMBER = ("creator", "administrator", "member", "restricted")
-_texts = Renderer(html=False)
 MAX_UPLOAD = 20 * 1024 * 1024
 _READ_FILE = "read.json"  # the unread markers: last message id each persona saw in each chat
 WAIT_SECONDS = 25.0
@@ -458,7 +456,7 @@ class _BadInput(Exception):
 
 
 def _message(key: str, **facts: Any) -> str:
-    return _texts.text("sandbox/error.j2", key=key, **facts)
+    return texts.error(key, **facts)
 
 
 def _sender(stored: StoredMessage) -> int | None:
@@ -520,12 +518,11 @@ def _bot_message(sent: SentMessage) -> dict[str, Any]:
 
 def _service_text(msg: dict[str, Any], bot_user: dict[str, Any]) -> str | None:
     if members := msg.get("new_chat_members"):
-        names = "、".join(m.get("first_name", "") for m in members)
-        return f"{names} 加入了群聊"
+        return texts.label("joined", names=[m.get("first_name", "") for m in members])
     if "left_chat_member" in msg:
-        return f"{msg['left_chat_member'].get('first_name', '')} 离开了群聊"
+        return texts.label("left", name=msg["left_chat_member"].get("first_name", ""))
     if "migrate_to_chat_id" in msg or "migrate_from_chat_id" in msg:
-        return "群已升级为超级群"
+        return texts.label("migrated")
     return None
 
 
