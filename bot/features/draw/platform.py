@@ -18,6 +18,7 @@ from bot.domain.tasks import TaskState
 from bot.features.common import Context, command, identify, reply
 from bot.features.draw.commit import commit
 from bot.features.draw.helpers import base_rules, is_lead, task_arg
+from bot.importer import file_message
 from bot.services import services
 from bot.store import draw as store
 from bot.store import tasks as task_store
@@ -148,7 +149,7 @@ def _read_platform(filename: str, data: bytes) -> list[tuple[int, str, list[str]
         if row_no > 5:
             break
     if code_col is None:
-        raise TableError("找不到「统一社会信用代码」列。")
+        raise TableError(file_message("platform_row", key="no_code_column"))
     for row_no, cells in rows:
         code = str(cells[code_col] or "").strip().upper() if code_col < len(cells) else ""
         certs = None
@@ -157,6 +158,11 @@ def _read_platform(filename: str, data: bytes) -> list[tuple[int, str, list[str]
         if code or certs:
             found.append((row_no, code, certs))
     return found
+
+
+def problem(key: str, **facts: object) -> str:
+    """One problem of the platform's file, in Chinese (templates/zh/imports/platform_row.j2)."""
+    return file_message("platform_row", key=key, **facts)
 
 
 async def _check_platform(
@@ -188,10 +194,10 @@ async def _check_platform(
     seen: set[str] = set()
     for row_no, code, certs in rows:
         if code not in directory:
-            errors.append(f"第 {row_no} 行：统一社会信用代码 {code or '（空）'} 不在检查对象名录中")
+            errors.append(problem("unknown_code", row=row_no, code=code))
             continue
         if code in seen:
-            errors.append(f"第 {row_no} 行：统一社会信用代码 {code} 重复")
+            errors.append(problem("duplicate", row=row_no, code=code))
             continue
         seen.add(code)
         cls = (known[code].risk_class if code in known else classes.get(code)) or rules.UNCLASSIFIED
@@ -200,18 +206,18 @@ async def _check_platform(
             continue
         team: list[tuple[str, str]] = []
         if not certs:
-            errors.append(f"第 {row_no} 行：未填写执法证号")
+            errors.append(problem("no_cert", row=row_no))
         for cert in certs or []:
             person = people.get(cert)
             if person is None or person.department not in participating:
-                errors.append(f"第 {row_no} 行：执法证号 {cert} 不是参加部门的执法检查人员")
+                errors.append(problem("not_participating", row=row_no, cert=cert))
             elif not person.active:
-                errors.append(f"第 {row_no} 行：执法证号 {cert} 的人员已不在岗")
+                errors.append(problem("inactive", row=row_no, cert=cert))
             elif (cert, code) in inputs.conflicts:
-                errors.append(f"第 {row_no} 行：执法证号 {cert} 已申请回避该企业")
+                errors.append(problem("conflict", row=row_no, cert=cert))
             else:
                 team.append((person.department, cert))
         teams.append(team)
     if not rows:
-        errors.append("文件中没有数据行。")
+        errors.append(problem("no_rows"))
     return errors, picked, (teams if with_certs else None)

@@ -42,9 +42,9 @@ async def swap_command(update: Update, context: Context, identity: Identity) -> 
             None,
         )
         if task.state is not TaskState.DRAWN or old is None:
-            problem = "没有找到该对象上的这名检查人员，或任务不在「已抽取」状态。"
+            problem = svc.renderer.text("draw/swap_problem.j2", key="not_found")
         elif not (is_lead(identity, task) or old.department_code in identity.liaison_departments):
-            problem = "只有牵头部门或该人员所属部门的联络员可以调换。"
+            problem = svc.renderer.text("draw/swap_problem.j2", key="not_allowed")
         else:
             try:
                 new = await replace(
