@@ -256,3 +256,15 @@ async def compose(admin: Admin, audience: str, text: str) -> SentMessage:
     preview, confirm = await admin.say(text, expect=2)
     assert preview.text == text
     return confirm
+
+
+async def crafted(app: Any, api: FakeBotApi, uid: int, data: str) -> SentMessage:
+    """A message to `uid` carrying a button with `data` the bot never offered (a crafted
+    press: the emulator only lets people press buttons that are on a message)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    before = api.sent_total(uid)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
+    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
+    await api.wait_for_messages(uid, before + 1)
+    return api.chat_messages(uid)[-1]

@@ -4,15 +4,12 @@ draw buttons have their own tests beside their features."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot.outbox import retry_after_seconds
-from tests.fakeapi import FakeBotApi, SentMessage
-from tests.outbox_support import db_of
+from tests.fakeapi import FakeBotApi
+from tests.outbox_support import crafted, db_of
 from tests.test_conversation import P, api, county, fixed_clock  # noqa: F401 - fixtures
 
 MALFORMED = [
@@ -53,24 +50,6 @@ MALFORMED_SHAPE = {
 }
 
 
-async def crafted(app: Any, fake: FakeBotApi, data: str) -> SentMessage:
-    """A message carrying a button with `data` the bot never offered."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    before = fake.sent_total(P)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    from telegram.error import RetryAfter
-
-    for _ in range(10):  # the bot's own calls are not retried after a 429 (bot.outbox)
-        try:
-            await app.bot.send_message(P, "crafted", reply_markup=keyboard)
-            break
-        except RetryAfter as exc:
-            await asyncio.sleep(retry_after_seconds(exc))
-    await fake.wait_for_messages(P, before + 1)
-    return fake.chat_messages(P)[-1]
-
-
 @pytest.mark.parametrize("data", [MALFORMED])
 async def test_malformed_button_data_gets_the_stale_alert(
     api: FakeBotApi,  # noqa: F811
@@ -79,7 +58,7 @@ async def test_malformed_button_data_gets_the_stale_alert(
 ) -> None:
     async with county(api, tmp_path) as c:
         for one in data:
-            message = await crafted(c.app, api, one)
+            message = await crafted(c.app, api, P, one)
             answers = len(api.callback_answers)
             sent = api.sent_total(P)
             api.press_button(P, P, message.message_id, one)

@@ -24,6 +24,7 @@ from tests.outbox_support import (
     FAST_CLOCK,
     add_department,
     add_person,
+    crafted,
     db_of,
     open_chat,
     running_bot,
@@ -454,17 +455,6 @@ async def test_reminders_sent_by_the_previous_version_are_not_sent_again(
         await sender_of(app).idle()
         await until(lambda: [m for m in api.chat_messages(WJW_L) if "卫健乙（" in m.text])
         assert not [m for m in api.chat_messages(WJW_L) if "卫健甲（" in m.text]
-
-
-async def crafted(app: Any, api: FakeBotApi, uid: int, data: str) -> SentMessage:
-    """A message carrying a button with `data` the bot never offered (a crafted press)."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    before = api.sent_total(uid)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
-    await api.wait_for_messages(uid, before + 1)
-    return api.chat_messages(uid)[-1]
 
 
 @pytest.mark.parametrize(

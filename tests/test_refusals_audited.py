@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.fakeapi import FakeBotApi, SentMessage
-from tests.outbox_support import db_of
+from tests.fakeapi import FakeBotApi
+from tests.outbox_support import crafted, db_of
 from tests.test_results import (
     INS1,
     INS2,
@@ -18,16 +18,6 @@ from tests.test_results import (
     fixed_clock,  # noqa: F401 - fixture
     say,
 )
-
-
-async def crafted(app: Any, fake: FakeBotApi, uid: int, data: str) -> SentMessage:
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    before = fake.sent_total(uid)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
-    await fake.wait_for_messages(uid, before + 1)
-    return fake.chat_messages(uid)[-1]
 
 
 async def press(app: Any, fake: FakeBotApi, uid: int, data: str) -> None:

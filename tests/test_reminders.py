@@ -24,6 +24,7 @@ from tests.outbox_support import (
     FAST_CLOCK,
     add_department,
     add_person,
+    crafted,
     db_of,
     open_chat,
     running_bot,
@@ -471,17 +472,6 @@ async def test_drawn_inspectors_are_on_the_training(api: FakeBotApi, tmp_path: P
         await until(lambda: texts(api, inspector, "查前培训通知"))
 
 
-async def crafted(app: Any, api: FakeBotApi, data: str) -> SentMessage:
-    """A message to the liaison carrying a button the bot never offered (a crafted press)."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    before = api.sent_total(MZ)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    await app.bot.send_message(MZ, "crafted", reply_markup=keyboard)
-    await api.wait_for_messages(MZ, before + 1)
-    return api.chat_messages(MZ)[-1]
-
-
 def by_label(message: SentMessage, label: str) -> str:
     assert message.reply_markup is not None
     for row in message.reply_markup["inline_keyboard"]:
@@ -507,7 +497,7 @@ async def test_a_late_report_counts_for_the_missed_quarter(api: FakeBotApi, tmp_
         assert data_of(card, "rp:up:") == "rp:up:MZJ:2026Q1"
         # a crafted button for a quarter beyond the current one is refused, nothing recorded
         for data in ("rp:other:MZJ:2026Q3", "rp:other:MZJ:2026Q5", "rp:other:MZJ:x"):
-            forged = await crafted(app, api, data)
+            forged = await crafted(app, api, MZ, data)
             answers = len(api.callback_answers)
             api.press_button(MZ, forged.chat_id, forged.message_id, data)
             await api.wait_for(lambda n=answers: len(api.callback_answers) > n)

@@ -26,6 +26,7 @@ from tests.outbox_support import (
     FAST_CLOCK,
     add_department,
     add_person,
+    crafted,
     db_of,
     open_chat,
     running_bot,
@@ -640,17 +641,6 @@ async def test_a_year_without_calendar_data_is_reported_once(
 
 
 # -- review fixes: forgotten flows, crafted buttons, catch-up, limits ---------------------------
-
-
-async def crafted(app: Any, api: FakeBotApi, uid: int, data: str) -> SentMessage:
-    """A message carrying a button with `data` the bot never offered (a crafted press)."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    before = api.sent_total(uid)
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("crafted", callback_data=data)]])
-    await app.bot.send_message(uid, "crafted", reply_markup=keyboard)
-    await api.wait_for_messages(uid, before + 1)
-    return api.chat_messages(uid)[-1]
 
 
 async def flow_id(app: Any, uid: int) -> int:

@@ -107,6 +107,7 @@ async def test_extension_and_confirmation_rewrite_every_message_from_the_current
         assert "➖ 县市场监管局：未答复（按不参加处理）" in text and "待回复" not in text
         assert "❌ 县教育局：不参加（辖区内无民办养老机构）" in text
         assert "✅ 县卫健委：参加" in text and current(api, card).buttons == []
+        await settle(app)  # the confirmation notices are out before /task is asked
         [detail] = await lead.say("/task 1")
         assert "➖ 县市场监管局：未答复（按不参加处理）" in detail.text
         assert "待回复" not in detail.text and "已确认" in detail.text

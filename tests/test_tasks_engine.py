@@ -108,13 +108,15 @@ async def test_what_the_previous_version_sent_is_not_sent_again(
     async with county(api, tmp_path) as app:
         await confirmed_proposal(api)
         db = db_of(app)
-        await db.execute("DELETE FROM reminders WHERE series = 'task:1'")
-        await db.execute(
-            "INSERT INTO task_reminders (task_id, department_code, slot, sent_at)"
-            " VALUES (1, 'SCJG', ?, ?)",
-            (clock.to_db(beijing(1, 9, 0)), clock.to_db(beijing(1, 9, 0))),
-        )
-        await db.execute("UPDATE tasks SET escalated_deadline = reply_deadline WHERE id = 1")
+        # One transaction: the bot's own scan must see the old version's database whole.
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM reminders WHERE series = 'task:1'")
+            await conn.execute(
+                "INSERT INTO task_reminders (task_id, department_code, slot, sent_at)"
+                " VALUES (1, 'SCJG', ?, ?)",
+                (clock.to_db(beijing(1, 9, 0)), clock.to_db(beijing(1, 9, 0))),
+            )
+            await conn.execute("UPDATE tasks SET escalated_deadline = reply_deadline WHERE id = 1")
         set_now(beijing(1, 9, 0))
         await engine.run_due(app)
         await settle(app)

@@ -268,11 +268,5 @@ def pressed(
     return decorate
 
 
-async def refuse_pressed(update: Update, context: Context, identity: Identity, prefix: str) -> None:
-    """Button data of `prefix` that parses but cannot be used (an action the handler does not
-    know): the same alert and audit row as malformed data."""
-    await stale(update, context, "malformed")
-
-
 def command_args(context: Context) -> list[str]:
     return list(context.args or [])

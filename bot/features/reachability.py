@@ -22,8 +22,8 @@ from bot.store import people
 
 log = logging.getLogger(__name__)
 
-# Before every feature's handlers, including the typed-input captures (-5 … -1), which stop
-# the updates they take.
+# Before every other handler, the flood gate (-90) and the conversation service's capture
+# (-11/-10) included, which stop some of the updates they see.
 GROUP = -100
 
 

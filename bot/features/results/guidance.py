@@ -11,8 +11,8 @@ from bot.domain.roles import Identity, Role
 from bot.features.common import (
     Context,
     pressed,
-    refuse_pressed,
     reply,
+    stale,
 )
 from bot.features.results.board import may_touch
 from bot.features.results.views import typed
@@ -29,7 +29,7 @@ async def guidance_button(
     query = update.callback_query
     assert query is not None
     if press.text(0) != "g":
-        await refuse_pressed(update, context, identity, "rs")
+        await stale(update, context, "malformed")
         return
     result_id = press.number(1)
     svc = services(context)

@@ -14,8 +14,8 @@ from bot.features.common import (
     Context,
     command,
     pressed,
-    refuse_pressed,
     reply,
+    stale,
 )
 from bot.features.results.board import board
 from bot.features.results.stage import advance
@@ -55,7 +55,7 @@ async def review_button(
     assert query is not None
     action, ident = press.text(0), press.number(1)
     if action not in ("p", "r", "a"):
-        await refuse_pressed(update, context, identity, "rv")
+        await stale(update, context, "malformed")
         return
     if action == "a":
         await _review_all(update, context, identity, ident)

@@ -15,7 +15,7 @@ from bot.callbacks import Pressed, parse
 from bot.domain import tasks as rules
 from bot.domain.roles import Identity, Role
 from bot.domain.tasks import Answer
-from bot.features.common import Context, pressed, reply, send
+from bot.features.common import Context, pressed, reply, send, stale
 from bot.features.tasks.callbacks import ref, resolve
 from bot.features.tasks.cancel import ask_cancel_reason, cancel_task, confirm_cancel
 from bot.features.tasks.decide import extend_task, proceed
@@ -27,7 +27,6 @@ from bot.features.tasks.views import (
     answer_card,
     edit_in_place,
     is_lead,
-    malformed,
     refresh,
     refuse_task,
 )
@@ -48,7 +47,7 @@ async def task_button(update: Update, context: Context, identity: Identity, data
     # ext:<working days>:<deadline version>
     extension = parse(query.data, "tk", parts=4, numbers=(0, 2, 3)) if action == "ext" else None
     if action not in ("join", "decl", "ext", "go", "cx") or (action == "ext" and not extension):
-        await malformed(update, context, identity, "tk")
+        await stale(update, context, "malformed")
         return
     async with svc.db.transaction() as conn:
         task = await store.load(conn, task_id)

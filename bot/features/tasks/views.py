@@ -88,23 +88,6 @@ async def alert(update: Update, context: Context, state: str) -> None:
     await query.answer(svc.renderer.text("tasks/alert.j2", state=state), show_alert=True)
 
 
-async def malformed(update: Update, context: Context, identity: Identity, prefix: str) -> None:
-    """Button data of a known prefix but an action or arguments no card offers: the same
-    "no longer valid" alert and audit row as `bot.features.common.pressed` gives."""
-    query = update.callback_query
-    assert query is not None
-    svc = services(context)
-    async with svc.db.transaction() as conn:
-        await audit.record(
-            conn,
-            actor=identity.tg_user_id,
-            action=f"button.{prefix}",
-            outcome="refused",
-            detail={"reason": "malformed", "data": query.data},
-        )
-    await query.answer(svc.renderer.text("common/stale_alert.j2"), show_alert=True)
-
-
 async def edit_in_place(update: Update, rendered: Rendered) -> Message | None:
     """Edit the pressed card; returns it (a question's message, for bot.conversation)."""
     query = update.callback_query
