@@ -163,21 +163,83 @@ def cmd_template(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> int:
+    """A task's draw from the database, or an exported draw file alone (no database read)."""
     from bot.db import open_database
-    from bot.features.draw import verify_task
+    from bot.domain import draw_audit
+    from bot.features.draw import verify
     from bot.render import Renderer
 
-    async def go() -> str:
+    renderer = Renderer(html=False)
+    if args.file:
+        try:
+            exported = draw_audit.read_export(Path(args.file).read_bytes())
+        except OSError as exc:
+            print(f"{args.file}: {exc}", file=sys.stderr)
+            return 2
+        except draw_audit.ExportError as exc:
+            print(renderer.text("draw/export_unreadable.j2", key=exc.key), file=sys.stderr)
+            return 2
+        outcome = draw_audit.audit_export(exported)
+        text = renderer.text(
+            "draw/verify.j2",
+            **verify.view(
+                exported.record.task_id,
+                exported.record,
+                outcome,
+                enterprises=exported.enterprises,
+                inspectors=exported.inspectors,
+                exported_at=exported.exported_at or "-",
+            ),
+        )
+        print(text.rstrip())
+        return 0 if outcome.identical else 1
+    if args.task is None:
+        print(renderer.text("draw/export_unreadable.j2", key="usage"), file=sys.stderr)
+        return 2
+
+    async def go() -> tuple[str, bool]:
         async with open_database(settings.db_path) as db:
             async with db.transaction() as conn:
-                record, outcome = await verify_task(conn, args.task)
-        return Renderer(html=False).text(
-            "draw/verify.j2", task_id=args.task, record=record, v=outcome
-        ) + ("" if outcome is None or outcome.identical else "\n")
+                loaded = await verify.load(conn, args.task)
+        if loaded is None:
+            return renderer.text("draw/verify.j2", **verify.view(args.task, None, None)), False
+        outcome = await verify.run_audit(loaded)
+        return renderer.text(
+            "draw/verify.j2",
+            **verify.view(
+                args.task,
+                loaded.record,
+                outcome,
+                enterprises=loaded.enterprises,
+                inspectors=loaded.inspectors,
+                departments=loaded.departments,
+            ),
+        ), outcome.identical
 
-    text = asyncio.run(go())
+    text, identical = asyncio.run(go())
     print(text.rstrip())
-    return 0 if "✅" in text else 1
+    return 0 if identical else 1
+
+
+def cmd_export_draw(settings: Settings, args: argparse.Namespace) -> int:
+    """A task's draw as one JSON file that `verify-draw --file` verifies alone."""
+    from bot.db import open_database
+    from bot.features.draw import verify
+
+    async def go() -> bytes | None:
+        async with open_database(settings.db_path) as db:
+            async with db.transaction() as conn:
+                loaded = await verify.load(conn, args.task)
+        return loaded.export() if loaded is not None else None
+
+    data = asyncio.run(go())
+    if data is None:
+        print(f"task {args.task} has no recorded draw", file=sys.stderr)
+        return 1
+    out = Path(args.out or f"draw-{args.task}.json")
+    out.write_bytes(data)
+    print(f"wrote {out}")
+    return 0
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
@@ -244,9 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("kind", help="departments | inspectors | objects | items")
     tpl.add_argument("out", help="output .xlsx path")
     tpl.set_defaults(func=cmd_template)
-    ver = sub.add_parser("verify-draw", help="re-run a task's recorded draw; exit 0 if identical")
-    ver.add_argument("task", type=int, help="task number")
+    ver = sub.add_parser(
+        "verify-draw",
+        help="re-run a task's recorded draw, replay its later changes and compare with the rows"
+        " people act on; exit 0 if identical",
+    )
+    ver.add_argument("task", type=int, nargs="?", help="task number (from the database)")
+    ver.add_argument("--file", help="an exported draw (export-draw, /verify <task> 文件) instead")
     ver.set_defaults(func=cmd_verify_draw)
+    exp = sub.add_parser(
+        "export-draw", help="write a task's draw (inputs, result, change chain, rows) as JSON"
+    )
+    exp.add_argument("task", type=int, help="task number")
+    exp.add_argument("--out", help="output path (default draw-<task>.json)")
+    exp.set_defaults(func=cmd_export_draw)
     doc = sub.add_parser(
         "doctor",
         help="check token, Bot API (getMe), database, fonts, working-day calendar, disk space",
@@ -264,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-NEEDS_DATABASE = frozenset({"run", "sandbox", "migrate", "import", "verify-draw"})
+NEEDS_DATABASE = frozenset({"run", "sandbox", "migrate", "import", "verify-draw", "export-draw"})
 
 
 def main(argv: list[str] | None = None) -> int:

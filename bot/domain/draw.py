@@ -421,10 +421,31 @@ def verify(
 ) -> Verification:
     """Re-run a recorded draw. A platform draw re-runs only the inspectors the bot drew for it
     (seed recorded); one whose inspectors were imported too has nothing to re-run."""
+    return rerun(
+        source=source,
+        seed=seed,
+        algorithm=algorithm,
+        recorded_hash=recorded_hash,
+        inputs_text=inputs_text,
+        result_text=result_text,
+    )[0]
+
+
+def rerun(
+    *,
+    source: str,
+    seed: str,
+    algorithm: str,
+    recorded_hash: str,
+    inputs_text: str,
+    result_text: str,
+) -> tuple[Verification, tuple[DrawnObject, ...] | None]:
+    """`verify`, and the objects the re-run drew (None when nothing was re-run or it failed):
+    the base that later changes are replayed on (bot.domain.draw_audit)."""
     algorithm_ok = algorithm == ALGORITHM_VERSION
     hash_ok = input_hash(inputs_text) == recorded_hash
     if not algorithm_ok or not seed:
-        return Verification(algorithm_ok, hash_ok, None)
+        return Verification(algorithm_ok, hash_ok, None), None
     inputs = from_canonical(inputs_text)
     try:
         if source == "bot":
@@ -433,5 +454,5 @@ def verify(
             recorded = json.loads(result_text)
             again = assign_only(inputs, seed, [(o[1], o[2]) for o in recorded["objects"]])
     except DrawError:
-        return Verification(algorithm_ok, hash_ok, False)
-    return Verification(algorithm_ok, hash_ok, again.to_json() == result_text)
+        return Verification(algorithm_ok, hash_ok, False), None
+    return Verification(algorithm_ok, hash_ok, again.to_json() == result_text), again.objects

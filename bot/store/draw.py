@@ -16,6 +16,7 @@ from typing import Any
 
 from bot import clock
 from bot.domain import draw as rules
+from bot.domain import draw_audit as chain_rules
 from bot.domain.tasks import Answer
 from bot.store.tasks import Conn, Task
 
@@ -177,17 +178,7 @@ async def prior_draws(conn: Conn, task: Task, items: set[str]) -> dict[str, int]
 # -- the recorded draw --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Record:
-    task_id: int
-    source: str
-    seed: str
-    algorithm: str
-    input_hash: str
-    inputs_text: str
-    result_text: str
-    drawn_by: int
-    created_at: str
+Record = chain_rules.Record  # a recorded draw (bot/domain/draw_audit.py)
 
 
 def pack(text: str) -> bytes:
@@ -203,15 +194,17 @@ async def record(conn: Conn, task_id: int) -> Record | None:
     if row is None:
         return None
     return Record(
-        row["task_id"],
-        row["source"],
-        row["seed"],
-        row["algorithm"],
-        row["input_hash"],
-        unpack(row["inputs"]),
-        unpack(row["result"]),
-        row["drawn_by"],
-        row["created_at"],
+        task_id=row["task_id"],
+        source=row["source"],
+        seed=row["seed"],
+        algorithm=row["algorithm"],
+        input_hash=row["input_hash"],
+        inputs_text=unpack(row["inputs"]),
+        result_text=unpack(row["result"]),
+        file_sha256=row["file_sha256"],
+        chain_head=row["chain_head"],
+        drawn_by=row["drawn_by"],
+        created_at=row["created_at"],
     )
 
 
@@ -225,23 +218,41 @@ async def save(
     result: rules.DrawResult,
     actor: int,
     ids: dict[str, int],
+    file_sha256: str | None = None,
 ) -> None:
+    """The draw, its objects and assignments, and entry 0 of its chain."""
     now = clock.now_db()
+    recorded = Record(
+        task_id=task_id,
+        source=source,
+        seed=seed,
+        algorithm=rules.ALGORITHM_VERSION,
+        input_hash=rules.input_hash(inputs_text),
+        inputs_text=inputs_text,
+        result_text=result.to_json(),
+        file_sha256=file_sha256,
+        drawn_by=actor,
+        created_at=now,
+    )
+    genesis = chain_rules.next_entry(recorded.input_hash, 0, recorded.genesis())
     await conn.execute(
         "INSERT INTO draws (task_id, source, seed, algorithm, input_hash, inputs, result,"
-        " drawn_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " drawn_by, created_at, file_sha256, chain_head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             task_id,
             source,
             seed,
-            rules.ALGORITHM_VERSION,
-            rules.input_hash(inputs_text),
+            recorded.algorithm,
+            recorded.input_hash,
             pack(inputs_text),
-            pack(result.to_json()),
+            pack(recorded.result_text),
             actor,
             now,
+            file_sha256,
+            genesis.hash,
         ),
     )
+    await _insert_entry(conn, task_id, genesis)
     await conn.executemany(
         "INSERT INTO draw_objects (task_id, seq, credit_code, risk_class) VALUES (?, ?, ?, ?)",
         [(task_id, o.seq, o.credit_code, o.risk_class) for o in result.objects],
@@ -255,6 +266,118 @@ async def save(
             for dept, cert in o.inspectors
         ],
     )
+
+
+# -- the chain of later changes -------------------------------------------------------------------
+
+
+async def _insert_entry(conn: Conn, task_id: int, entry: chain_rules.Entry) -> None:
+    await conn.execute(
+        "INSERT INTO draw_chain (task_id, n, prev_hash, hash, content, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (task_id, entry.n, entry.prev_hash, entry.hash, entry.content, clock.now_db()),
+    )
+
+
+async def chain(conn: Conn, task_id: int) -> list[chain_rules.Entry] | None:
+    """The draw's chain in order, or None for a draw recorded before chains existed."""
+    rows = await _all(
+        conn,
+        "SELECT n, prev_hash, hash, content FROM draw_chain WHERE task_id = ? ORDER BY n",
+        (task_id,),
+    )
+    if not rows:
+        return None
+    return [chain_rules.Entry(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+
+async def history(conn: Conn, task_id: int) -> list[chain_rules.Change]:
+    """The replacements the assignment rows remember, in order (for a draw without a chain;
+    who made them is in the audit log, not here: actor 0)."""
+    rows = await _all(
+        conn,
+        "SELECT a.replace_kind, a.seq, o.credit_code, a.department_code, i.certificate_no,"
+        " n.certificate_no, a.replace_reason, a.replaced_at FROM draw_assignments a"
+        " JOIN draw_assignments b ON b.id = a.replaced_by"
+        " JOIN inspectors i ON i.id = a.inspector_id JOIN inspectors n ON n.id = b.inspector_id"
+        " JOIN draw_objects o ON o.task_id = a.task_id AND o.seq = a.seq"
+        " WHERE a.task_id = ? AND a.replaced_at IS NOT NULL ORDER BY b.id",
+        (task_id,),
+    )
+    return [
+        chain_rules.Change(
+            kind=r[0] or "swap",
+            seq=int(r[1]),
+            credit_code=r[2],
+            department=r[3],
+            old=r[4],
+            new=r[5],
+            reason=r[6] or "",
+            actor=0,
+            at=r[7],
+            legacy=True,
+        )
+        for r in rows
+    ]
+
+
+async def append_change(conn: Conn, task_id: int, change: chain_rules.Change) -> str:
+    """Append one change to the draw's chain (a draw from before chains gets its chain first:
+    entry 0 and its earlier changes, marked legacy). Call it before the rows change. Returns
+    the new head."""
+    recorded = await record(conn, task_id)
+    assert recorded is not None
+    entries = await chain(conn, task_id)
+    if entries is None:
+        entries = chain_rules.build_chain(
+            recorded.genesis(sealed_at=clock.now_db()),
+            recorded.input_hash,
+            await history(conn, task_id),
+        )
+        for entry in entries:
+            await _insert_entry(conn, task_id, entry)
+    entry = chain_rules.next_entry(entries[-1].hash, entries[-1].n + 1, change.content())
+    await _insert_entry(conn, task_id, entry)
+    await conn.execute("UPDATE draws SET chain_head = ? WHERE task_id = ?", (entry.hash, task_id))
+    return entry.hash
+
+
+async def acted_rows(conn: Conn, task_id: int) -> chain_rules.Rows:
+    """The rows notices, lists and results are built from: drawn objects and the current
+    assignments (an inspector row that no longer exists: certificate None)."""
+    objects = await _all(
+        conn,
+        "SELECT seq, credit_code, risk_class FROM draw_objects WHERE task_id = ? ORDER BY seq",
+        (task_id,),
+    )
+    assigned = await _all(
+        conn,
+        "SELECT a.seq, a.department_code, i.certificate_no FROM draw_assignments a"
+        " LEFT JOIN inspectors i ON i.id = a.inspector_id"
+        " WHERE a.task_id = ? AND a.replaced_at IS NULL ORDER BY a.seq, a.id",
+        (task_id,),
+    )
+    return chain_rules.Rows(
+        tuple((int(r[0]), r[1], r[2]) for r in objects),
+        tuple((int(r[0]), r[1], r[2]) for r in assigned),
+    )
+
+
+async def names(conn: Conn, task_id: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Enterprise names by credit code and inspector names by certificate, for this draw."""
+    enterprises = await _all(
+        conn,
+        "SELECT o.credit_code, b.name FROM draw_objects o"
+        " JOIN objects b ON b.credit_code = o.credit_code WHERE o.task_id = ?",
+        (task_id,),
+    )
+    people = await _all(
+        conn,
+        "SELECT DISTINCT i.certificate_no, i.name FROM draw_assignments a"
+        " JOIN inspectors i ON i.id = a.inspector_id WHERE a.task_id = ?",
+        (task_id,),
+    )
+    return {r[0]: r[1] for r in enterprises}, {r[0]: r[1] for r in people}
 
 
 @dataclass(frozen=True)

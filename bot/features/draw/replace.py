@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from bot import clock
 from bot.domain import draw as rules
+from bot.domain import draw_audit as chain_rules
 from bot.features.draw.notices import send_notices
 from bot.services import Services
 from bot.store import audit, outbox
@@ -29,7 +31,8 @@ async def replace(
     the liaison's choice (swap). Raises DrawError when nobody eligible is left."""
     record = await store.record(conn, task.id)
     assert record is not None
-    inputs = rules.from_canonical(record.inputs_text)
+    recorded = rules.from_canonical(record.inputs_text)
+    inputs = recorded
     certs = {i.certificate_no for i in inputs.inspectors}
     live = await store.conflicts_of(conn, certs | {old.certificate_no})
     inputs = rules.DrawInputs(**{**inputs.__dict__, "conflicts": inputs.conflicts | live})
@@ -65,6 +68,29 @@ async def replace(
             )
     found = await store.inspectors_by_cert(conn, [new_cert])
     new = found[new_cert]
+    recorded_conflicts = {c for c, code in recorded.conflicts if code == old.credit_code}
+    head = await store.append_change(
+        conn,
+        task.id,
+        chain_rules.Change(
+            kind=kind,
+            seq=old.seq,
+            credit_code=old.credit_code,
+            department=old.department_code,
+            old=old.certificate_no,
+            new=new_cert,
+            reason=reason,
+            actor=actor,
+            at=clock.now_db(),
+            conflicts=tuple(
+                sorted(
+                    c
+                    for c, code in inputs.conflicts
+                    if code == old.credit_code and c not in recorded_conflicts
+                )
+            ),
+        ),
+    )
     await store.replace(conn, old, task.id, new.id, kind, reason)
     await audit.record(
         conn,
@@ -79,6 +105,7 @@ async def replace(
             "new": new_cert,
             "reason": reason,
             "counter": counter,
+            "chain_head": head,
         },
     )
     await send_notices(conn, svc, task, [new.id], key=f":{kind}:{counter}")
