@@ -25,8 +25,11 @@ async def commit(
     seed: str,
     inputs_text: str,
     result: rules.DrawResult,
+    *,
+    file_sha256: str | None = None,
 ) -> dict[str, Any] | None:
-    """Record the draw, move the task to 已抽取 and queue the summary, the list and notices."""
+    """Record the draw, move the task to 已抽取 and queue the summary, the list and notices.
+    `file_sha256`: the SHA-256 of the provincial platform's file (an imported draw)."""
     certs = {cert for o in result.objects for _, cert in o.inspectors}
     async with svc.db.transaction() as conn:
         if not await task_store.move(conn, task.id, TaskState.CONFIRMED, TaskState.DRAWN):
@@ -42,6 +45,7 @@ async def commit(
             result=result,
             actor=identity.tg_user_id,
             ids=ids,
+            file_sha256=file_sha256,
         )
         fresh = await task_store.load(conn, task.id)
         assert fresh is not None
@@ -52,6 +56,7 @@ async def commit(
             source=source,
             seed=seed,
             input_hash=rules.input_hash(inputs_text),
+            file_sha256=file_sha256,
             strata=result.strata,
             excluded_closed=result.excluded_closed,
             excluded_cap=result.excluded_cap,
@@ -88,6 +93,7 @@ async def commit(
                 "seed": seed,
                 "algorithm": rules.ALGORITHM_VERSION,
                 "input_hash": view["input_hash"],
+                "file_sha256": file_sha256,
                 "objects": len(result.objects),
                 "inspectors": len(certs),
                 "strata": [[s.risk_class, s.candidates, s.drawn, s.ratio] for s in result.strata],

@@ -4,6 +4,7 @@ codes, and optionally 执法证号 per object (else the bot draws the inspectors
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import secrets
 from collections.abc import Sequence
@@ -127,7 +128,8 @@ async def _platform_file(
     except rules.DrawError as exc:
         await reply(update, context, "draw/problem.j2", task=task, message=str(exc))
         return
-    done = await commit(svc, identity, task, "platform", seed, text, result)
+    digest = hashlib.sha256(data).hexdigest()
+    done = await commit(svc, identity, task, "platform", seed, text, result, file_sha256=digest)
     if done is None:
         await reply(update, context, "draw/usage.j2", problem="state", task=task)
         return
@@ -186,7 +188,15 @@ async def _check_platform(
         else {}
     )
     people = {i.certificate_no: i for i in inputs.inspectors}
-    participating = {d.code for d in inputs.departments}
+    listed = {cert for _, _, certs in rows for cert in certs or []}
+    anywhere = await store.inspectors_by_cert(conn, listed - set(people))
+    departments = {d.code: d for d in inputs.departments}
+    eligible = {
+        code: {i.certificate_no for i in rules.eligible(inputs, dept)}
+        for code, dept in departments.items()
+    }
+    names = await task_store.department_names(conn)
+    least = inputs.rules.min_per_object
     errors: list[str] = []
     picked: list[tuple[str, str]] = []
     teams: list[list[tuple[str, str]]] = []
@@ -207,16 +217,56 @@ async def _check_platform(
         team: list[tuple[str, str]] = []
         if not certs:
             errors.append(problem("no_cert", row=row_no))
+        distinct: list[str] = []
         for cert in certs or []:
+            if cert in distinct:
+                errors.append(problem("cert_twice", row=row_no, cert=cert))
+                continue
+            distinct.append(cert)
             person = people.get(cert)
-            if person is None or person.department not in participating:
-                errors.append(problem("not_participating", row=row_no, cert=cert))
-            elif not person.active:
+            if person is None:
+                other = anywhere.get(cert)
+                if other is None:
+                    errors.append(problem("unknown_cert", row=row_no, cert=cert))
+                else:
+                    errors.append(
+                        problem(
+                            "not_participating",
+                            row=row_no,
+                            cert=cert,
+                            department=names.get(other.department_code, other.department_code),
+                        )
+                    )
+                continue
+            team.append((person.department, cert))
+            if not person.active:
                 errors.append(problem("inactive", row=row_no, cert=cert))
-            elif (cert, code) in inputs.conflicts:
+            elif person.valid_until is not None and person.valid_until < inputs.window_end:
+                errors.append(
+                    problem(
+                        "expired",
+                        row=row_no,
+                        cert=cert,
+                        until=person.valid_until.isoformat(),
+                        end=inputs.window_end.isoformat(),
+                    )
+                )
+            elif cert not in eligible[person.department]:
+                needed = rules.required_specialties(
+                    departments[person.department], inputs.inspectors
+                )
+                errors.append(
+                    problem("specialty", row=row_no, cert=cert, needed="、".join(sorted(needed)))
+                )
+            if (cert, code) in inputs.conflicts:
                 errors.append(problem("conflict", row=row_no, cert=cert))
-            else:
-                team.append((person.department, cert))
+        if certs and len(distinct) < least:
+            errors.append(problem("too_few", row=row_no, count=len(distinct), least=least))
+        if certs:
+            present = {dept for dept, _ in team}
+            missing = [names.get(c, c) for c in sorted(departments) if c not in present]
+            if missing:
+                errors.append(problem("missing_department", row=row_no, missing="、".join(missing)))
         teams.append(team)
     if not rows:
         errors.append(problem("no_rows"))
