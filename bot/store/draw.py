@@ -363,21 +363,33 @@ async def acted_rows(conn: Conn, task_id: int) -> chain_rules.Rows:
     )
 
 
-async def names(conn: Conn, task_id: int) -> tuple[dict[str, str], dict[str, str]]:
-    """Enterprise names by credit code and inspector names by certificate, for this draw."""
-    enterprises = await _all(
-        conn,
-        "SELECT o.credit_code, b.name FROM draw_objects o"
-        " JOIN objects b ON b.credit_code = o.credit_code WHERE o.task_id = ?",
-        (task_id,),
-    )
-    people = await _all(
-        conn,
-        "SELECT DISTINCT i.certificate_no, i.name FROM draw_assignments a"
-        " JOIN inspectors i ON i.id = a.inspector_id WHERE a.task_id = ?",
-        (task_id,),
-    )
-    return {r[0]: r[1] for r in enterprises}, {r[0]: r[1] for r in people}
+async def names(conn: Conn, recorded: Record) -> tuple[dict[str, str], dict[str, str]]:
+    """Enterprise names by credit code and inspector names by certificate, for everyone the
+    draw's rows or its recorded result name (a substituted row is named too)."""
+    codes = {
+        r[0]
+        for r in await _all(
+            conn, "SELECT credit_code FROM draw_objects WHERE task_id = ?", (recorded.task_id,)
+        )
+    }
+    certs = {
+        r[0]
+        for r in await _all(
+            conn,
+            "SELECT DISTINCT i.certificate_no FROM draw_assignments a"
+            " JOIN inspectors i ON i.id = a.inspector_id WHERE a.task_id = ?",
+            (recorded.task_id,),
+        )
+    }
+    try:
+        for obj in json.loads(recorded.result_text)["objects"]:
+            codes.add(str(obj[1]))
+            certs.update(str(cert) for _, cert in obj[3])
+    except (ValueError, KeyError, TypeError, IndexError):
+        pass  # an unreadable result is verification's finding, not a naming problem
+    enterprises = {code: row["name"] for code, row in (await objects(conn, codes)).items()}
+    people = {cert: row.name for cert, row in (await inspectors_by_cert(conn, certs)).items()}
+    return enterprises, people
 
 
 @dataclass(frozen=True)

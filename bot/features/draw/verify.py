@@ -57,7 +57,7 @@ async def load(conn: Conn, task_id: int) -> Loaded | None:
     if record is None:
         return None
     entries = await store.chain(conn, task_id)
-    enterprises, inspectors = await store.names(conn, task_id)
+    enterprises, inspectors = await store.names(conn, record)
     return Loaded(
         record=record,
         rows=await store.acted_rows(conn, task_id),
