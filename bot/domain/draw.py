@@ -139,9 +139,9 @@ class DrawResult:
     def to_json(self) -> str:
         return json.dumps(
             {
+                # tuples serialise as JSON arrays: the same text as lists, several times faster
                 "objects": [
-                    [o.seq, o.credit_code, o.risk_class, [list(p) for p in o.inspectors]]
-                    for o in self.objects
+                    [o.seq, o.credit_code, o.risk_class, o.inspectors] for o in self.objects
                 ],
                 "strata": [[s.risk_class, s.candidates, s.drawn, s.ratio] for s in self.strata],
                 "excluded": [self.excluded_closed, self.excluded_cap],
@@ -439,13 +439,14 @@ def rerun(
     recorded_hash: str,
     inputs_text: str,
     result_text: str,
-) -> tuple[Verification, tuple[DrawnObject, ...] | None]:
-    """`verify`, and the objects the re-run drew (None when nothing was re-run or it failed):
-    the base that later changes are replayed on (bot.domain.draw_audit)."""
+) -> tuple[Verification, tuple[DrawnObject, ...] | None, DrawInputs | None]:
+    """`verify`, the objects the re-run drew (None when nothing was re-run or it failed) and
+    the parsed inputs (None when not parsed): the base that later changes are replayed on
+    (bot.domain.draw_audit)."""
     algorithm_ok = algorithm == ALGORITHM_VERSION
     hash_ok = input_hash(inputs_text) == recorded_hash
     if not algorithm_ok or not seed:
-        return Verification(algorithm_ok, hash_ok, None), None
+        return Verification(algorithm_ok, hash_ok, None), None, None
     inputs = from_canonical(inputs_text)
     try:
         if source == "bot":
@@ -454,5 +455,9 @@ def rerun(
             recorded = json.loads(result_text)
             again = assign_only(inputs, seed, [(o[1], o[2]) for o in recorded["objects"]])
     except DrawError:
-        return Verification(algorithm_ok, hash_ok, False), None
-    return Verification(algorithm_ok, hash_ok, again.to_json() == result_text), again.objects
+        return Verification(algorithm_ok, hash_ok, False), None, inputs
+    return (
+        Verification(algorithm_ok, hash_ok, again.to_json() == result_text),
+        again.objects,
+        inputs,
+    )

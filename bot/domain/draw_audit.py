@@ -290,8 +290,7 @@ def replay(
         objects={o.seq: (o.credit_code, o.risk_class) for o in base},
         teams={o.seq: list(o.inspectors) for o in base},
     )
-    for o in base:
-        state.loads.update(cert for _, cert in o.inspectors)
+    loads_known = False  # counted at the first 回避 replacement (the only change that needs them)
     found: list[Finding] = []
     departments = {d.code: d for d in inputs.departments}
     eligible_cache: dict[str, set[str]] = {}
@@ -315,6 +314,9 @@ def replay(
             conflicts = conflicts | {(change.old, change.credit_code)}
         certs = [c for _, c in team]
         if change.kind == "conflict" and not change.legacy:
+            if not loads_known:
+                state.loads.update(c for t in state.teams.values() for _, c in t)
+                loads_known = True
             try:
                 expected = rules.replacement(
                     replace(inputs, conflicts=frozenset(conflicts)),
@@ -342,10 +344,11 @@ def replay(
             elif (change.new, change.credit_code) in conflicts:
                 found.append(_f("change_conflict", **facts))
         team.remove((change.department, change.old))
-        team.append((change.department, change.new))
+        team.append((change.department, change.new))  # last, as its row in draw_assignments
         state.out[change.seq].append(change.old)
-        state.loads[change.old] -= 1
-        state.loads[change.new] += 1
+        if loads_known:
+            state.loads[change.old] -= 1
+            state.loads[change.new] += 1
     return state.objects, state.teams, found
 
 
@@ -357,6 +360,14 @@ def compare(
     """Every difference between the replayed outcome and the rows people act on."""
     found: list[Finding] = []
     have = {seq: (code, cls) for seq, code, cls in rows.objects}
+    if have == objects:  # the usual case, decided without a per-object walk
+        expected = [(seq, dept, cert) for seq in sorted(teams) for dept, cert in teams[seq]]
+        # rows come by object, then row id: a replacement after the rest of its team, as the
+        # replay appends it; any other order is compared sorted
+        if expected == list(rows.assignments) or sorted(expected) == sorted(
+            rows.assignments, key=_row_key
+        ):
+            return found
     for seq in sorted(set(objects) | set(have)):
         want, got = objects.get(seq), have.get(seq)
         if got is None and want is not None:
@@ -384,6 +395,10 @@ def compare(
             for _ in range(k):
                 found.append(_f("inspector_extra", seq=seq, code=code, dept=dept, cert=cert))
     return found
+
+
+def _row_key(row: tuple[int, str, str | None]) -> tuple[int, str, str]:
+    return row[0], row[1], row[2] or ""
 
 
 def _key(item: tuple[tuple[str, str | None], int]) -> tuple[str, str]:
@@ -419,7 +434,7 @@ def audit(
 ) -> Audit:
     """Verify a recorded draw. `chain`: its chain entries; None for a draw made before chains
     existed, whose changes are then `history` (the replaced rows, in order)."""
-    verification, rerun = rules.rerun(
+    verification, rerun, inputs = rules.rerun(
         source=record.source,
         seed=record.seed,
         algorithm=record.algorithm,
@@ -437,11 +452,11 @@ def audit(
         findings.extend(chain_findings)
         head = chain[-1].hash if chain else None
     base = rerun if rerun is not None else _recorded_result(record.result_text)
-    inputs: rules.DrawInputs | None = None
-    try:
-        inputs = rules.from_canonical(record.inputs_text)
-    except (ValueError, KeyError, TypeError, IndexError):
-        inputs = None
+    if inputs is None:
+        try:
+            inputs = rules.from_canonical(record.inputs_text)
+        except (ValueError, KeyError, TypeError, IndexError):
+            inputs = None
     replayed = base is not None and inputs is not None
     if base is not None and inputs is not None:
         objects, teams, replay_findings = replay(base, changes, inputs, record.replacement_seed)
