@@ -312,7 +312,7 @@ async def test_platform_import_applies_the_draw_rules(api: FakeBotApi, tmp_path:
         assert row is not None and row[0] == digest
 
 
-async def test_platform_import_names_unknown_and_foreign_inspectors(
+async def test_platform_import_names_unknown_foreign_and_unqualified_inspectors(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
     async with county(api, tmp_path) as app:
@@ -323,8 +323,19 @@ async def test_platform_import_names_unknown_and_foreign_inspectors(
             " updated_at) VALUES ('XF001', '消防甲', 'XFJ', ?, ?)",
             ("2026-11-30T02:00:00Z", "2026-11-30T02:00:00Z"),
         )
+        # item 养老机构安全 names 养老, a specialty of 民政甲 only: as in /draw, only he qualifies
+        await db.execute(
+            "UPDATE inspectors SET specialties = '养老' WHERE certificate_no = 'MZ001'"
+        )
+        await db.execute(
+            "UPDATE inspectors SET specialties = '食品' WHERE certificate_no = 'MZ002'"
+        )
         await say(api, LEAD, "/drawimport 1")
-        bad = f"统一社会信用代码,执法证号\n{CODES[0]},MZ001、WJ001、XF001、ZZ999、MZ001\n".encode()
+        bad = (
+            "统一社会信用代码,执法证号\n"
+            f"{CODES[0]},MZ001、WJ001、XF001、ZZ999、MZ001\n"
+            f"{CODES[1]},MZ002、WJ002\n"
+        ).encode()
         before = api.sent_total(LEAD)
         api.send_document(LEAD, "平台.csv", bad)
         await api.wait_for_messages(LEAD, before + 1)
@@ -332,5 +343,6 @@ async def test_platform_import_names_unknown_and_foreign_inspectors(
         assert "第 2 行：执法证号 XF001 属于县消防救援大队，不是参加部门的执法检查人员" in report
         assert "第 2 行：执法证号 ZZ999 不在执法检查人员名录中" in report
         assert "第 2 行：执法证号 MZ001 填写了两次" in report
+        assert "第 3 行：执法证号 MZ002 的人员专业不符（本任务事项要求：养老）" in report
         row = await db.fetchone("SELECT count(*) FROM draws")
         assert row is not None and row[0] == 0
