@@ -255,6 +255,14 @@ def test_a_draw_without_chain_replays_its_history_and_says_so() -> None:
     changes = [swap_on(result, 1, free_mzj(result, 1), legacy=True)]
     outcome = a.audit(recorded(result=result), after(result, changes), chain=None, history=changes)
     assert outcome.identical and not outcome.chained and outcome.legacy == 1
+    removed = a.audit(
+        recorded(result=result),
+        after(result, changes),
+        chain=None,
+        history=changes,
+        chain_required=True,  # drawn after chains existed: its chain was removed
+    )
+    assert keys(removed) == ["chain_missing"] and not removed.identical
     sealed = a.build_chain(
         recorded(result=result).genesis(sealed_at="2026-12-01T00:00:00Z"),
         recorded().input_hash,

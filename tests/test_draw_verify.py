@@ -238,10 +238,17 @@ async def test_a_draw_from_before_the_chain_still_verifies(api: FakeBotApi, tmp_
         await sender_of(app).idle()
         await swap(api, app, 1, "借调外出")
         db = db_of(app)
-        # the database as the version before migration 0013 left it: no chain, no head
-        async with db.transaction() as conn:
-            await conn.execute("DELETE FROM draw_chain")
-            await conn.execute("UPDATE draws SET chain_head = NULL")
+        # a chain removed from a draw made after chains existed is not mistaken for an old draw
+        await db.execute("DELETE FROM draw_chain")
+        text = await verify(api)
+        assert "❌ 结果不一致" in text and "变更链缺失" in text
+        await db.execute("UPDATE draws SET chain_head = NULL")
+        assert "变更链缺失" in await verify(api)  # drawn after migration 0013 was applied
+        # the database as the version before migration 0013 left it: the draw is older than
+        # the migration, no chain, no head
+        await db.execute(
+            "UPDATE schema_migrations SET applied_at = '2026-11-30T03:00:00Z' WHERE version = 13"
+        )
         text = await verify(api)
         assert "✅ 结果一致" in text and "后续变更：1 项。此抽取记录于变更链启用之前" in text
         # its replaced rows are the history replayed: tampering with them is still seen

@@ -431,9 +431,12 @@ def audit(
     *,
     chain: Sequence[Entry] | None,
     history: Sequence[Change] = (),
+    chain_required: bool = False,
 ) -> Audit:
     """Verify a recorded draw. `chain`: its chain entries; None for a draw made before chains
-    existed, whose changes are then `history` (the replaced rows, in order)."""
+    existed, whose changes are then `history` (the replaced rows, in order). A draw that
+    must have a chain (`chain_required`: made after chains existed; or a head recorded) but
+    has none had it removed."""
     verification, rerun, inputs = rules.rerun(
         source=record.source,
         seed=record.seed,
@@ -447,6 +450,8 @@ def audit(
     if chain is None:
         changes = list(history)
         head = None
+        if chain_required or record.chain_head is not None:
+            findings.append(_f("chain_missing"))
     else:
         chain_findings, changes, sealed_at = check_chain(record, chain)
         findings.extend(chain_findings)
@@ -497,6 +502,7 @@ def export(
     enterprises: Mapping[str, str] | None = None,
     inspectors: Mapping[str, str] | None = None,
     exported_at: str = "",
+    chain_required: bool = False,
 ) -> bytes:
     """One JSON file holding everything `audit` needs, plus names for the reader."""
     data = {
@@ -517,6 +523,7 @@ def export(
         "result": record.result_text,
         "chain": None if chain is None else [[e.n, e.prev_hash, e.hash, e.content] for e in chain],
         "history": [c.content() for c in history] if chain is None else [],
+        "chain_required": chain_required,
         "rows": {
             "objects": [list(o) for o in rows.objects],
             "assignments": [list(a) for a in rows.assignments],
@@ -538,6 +545,7 @@ class Exported:
     enterprises: dict[str, str]
     inspectors: dict[str, str]
     exported_at: str
+    chain_required: bool = False
 
 
 def read_export(data: bytes) -> Exported:
@@ -584,10 +592,17 @@ def read_export(data: bytes) -> Exported:
             {str(k): str(v) for k, v in (names.get("enterprises") or {}).items()},
             {str(k): str(v) for k, v in (names.get("inspectors") or {}).items()},
             str(doc.get("exported_at") or ""),
+            bool(doc.get("chain_required", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError("fields") from exc
 
 
 def audit_export(exported: Exported) -> Audit:
-    return audit(exported.record, exported.rows, chain=exported.chain, history=exported.history)
+    return audit(
+        exported.record,
+        exported.rows,
+        chain=exported.chain,
+        history=exported.history,
+        chain_required=exported.chain_required,
+    )

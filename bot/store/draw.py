@@ -342,6 +342,13 @@ async def append_change(conn: Conn, task_id: int, change: chain_rules.Change) ->
     return entry.hash
 
 
+async def chain_required(conn: Conn, recorded: Record) -> bool:
+    """Whether the draw was recorded after chains existed (migration 13 applied), so it must
+    have one."""
+    row = await _one(conn, "SELECT applied_at FROM schema_migrations WHERE version = 13")
+    return row is not None and recorded.created_at >= row[0]
+
+
 async def acted_rows(conn: Conn, task_id: int) -> chain_rules.Rows:
     """The rows notices, lists and results are built from: drawn objects and the current
     assignments (an inspector row that no longer exists: certificate None)."""

@@ -39,6 +39,7 @@ class Loaded:
     enterprises: dict[str, str]
     inspectors: dict[str, str]
     departments: dict[str, str]
+    chain_required: bool  # drawn after migration 0013 (chains) was applied
 
     def export(self) -> bytes:
         return chain_rules.export(
@@ -49,6 +50,7 @@ class Loaded:
             enterprises=self.enterprises,
             inspectors=self.inspectors,
             exported_at=clock.now_db(),
+            chain_required=self.chain_required,
         )
 
 
@@ -66,6 +68,7 @@ async def load(conn: Conn, task_id: int) -> Loaded | None:
         enterprises=enterprises,
         inspectors=inspectors,
         departments=await task_store.department_names(conn),
+        chain_required=await store.chain_required(conn, record),
     )
 
 
@@ -78,6 +81,7 @@ async def run_audit(loaded: Loaded) -> chain_rules.Audit:
         loaded.rows,
         chain=loaded.chain,
         history=loaded.history,
+        chain_required=loaded.chain_required,
     )
 
 
