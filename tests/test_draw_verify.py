@@ -140,6 +140,13 @@ async def test_tampered_chain_entries_are_detected(
         assert [r[0] for r in rows] == [0, 1, 2]
         first = json.loads(rows[1][1])
         assert first["kind"] == "swap" and first["reason"] == "借调外出" and first["actor"] == LEAD
+        # the liaisons keep each head outside the database: the replacement message carries it
+        head = await db.fetchone("SELECT chain_head FROM draws WHERE task_id = 1")
+        assert head is not None
+        told = await until(
+            lambda: [m for m in api.chat_messages(LEAD) if "已记入变更链第 2 项" in m.text]
+        )
+        assert head[0] in told[-1].text and f"变更链末项哈希：{head[0]}" in text
 
         # an edited entry (its reason)
         await db.execute(

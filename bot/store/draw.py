@@ -321,10 +321,10 @@ async def history(conn: Conn, task_id: int) -> list[chain_rules.Change]:
     ]
 
 
-async def append_change(conn: Conn, task_id: int, change: chain_rules.Change) -> str:
+async def append_change(conn: Conn, task_id: int, change: chain_rules.Change) -> chain_rules.Entry:
     """Append one change to the draw's chain (a draw from before chains gets its chain first:
     entry 0 and its earlier changes, marked legacy). Call it before the rows change. Returns
-    the new head."""
+    the new entry: its hash is the new head."""
     recorded = await record(conn, task_id)
     assert recorded is not None
     entries = await chain(conn, task_id)
@@ -339,7 +339,7 @@ async def append_change(conn: Conn, task_id: int, change: chain_rules.Change) ->
     entry = chain_rules.next_entry(entries[-1].hash, entries[-1].n + 1, change.content())
     await _insert_entry(conn, task_id, entry)
     await conn.execute("UPDATE draws SET chain_head = ? WHERE task_id = ?", (entry.hash, task_id))
-    return entry.hash
+    return entry
 
 
 async def chain_required(conn: Conn, recorded: Record) -> bool:

@@ -69,7 +69,7 @@ async def replace(
     found = await store.inspectors_by_cert(conn, [new_cert])
     new = found[new_cert]
     recorded_conflicts = {c for c, code in recorded.conflicts if code == old.credit_code}
-    head = await store.append_change(
+    entry = await store.append_change(
         conn,
         task.id,
         chain_rules.Change(
@@ -105,7 +105,7 @@ async def replace(
             "new": new_cert,
             "reason": reason,
             "counter": counter,
-            "chain_head": head,
+            "chain_head": entry.hash,
         },
     )
     await send_notices(conn, svc, task, [new.id], key=f":{kind}:{counter}")
@@ -121,6 +121,7 @@ async def replace(
         new=new,
         reason=reason,
         department=names.get(old.department_code, old.department_code),
+        entry=entry,
     )
     for uid in sorted({u for us in users.values() for u in us}):
         await outbox.enqueue(conn, uid, rendered, dedup_key=f"draw:{task.id}:repl:{counter}:{uid}")
