@@ -172,7 +172,12 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> int:
     renderer = Renderer(html=False)
     if args.file:
         try:
-            exported = draw_audit.read_export(Path(args.file).read_bytes())
+            data = Path(args.file).read_bytes()
+            if data[:2] == b"PK":  # the group's .xlsx list, carrying the export
+                from bot.features.draw.views import export_in_xlsx
+
+                data = export_in_xlsx(data) or b""
+            exported = draw_audit.read_export(data)
         except OSError as exc:
             print(f"{args.file}: {exc}", file=sys.stderr)
             return 2

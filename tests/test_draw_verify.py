@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from bot import __main__ as cli
 from tests import test_draw as base
@@ -221,6 +222,27 @@ async def test_an_exported_draw_verifies_on_a_fresh_machine(
     code, out = await run_cli(fresh, "verify-draw", "--file", str(forged))
     assert code == 1 and f"对象 3（{CODES[2]} 幸福养老院2）：检查人员应有" in out and new in out
     code, out = await run_cli(fresh, "verify-draw", "--file", str(tmp_path / "elsewhere"))
+    assert code == 2
+
+
+async def test_the_groups_xlsx_carries_a_verifiable_export(
+    api: FakeBotApi, tmp_path: Path, run_cli: Any
+) -> None:
+    async with county(api, tmp_path) as app:
+        await say(api, LEAD, "/draw 1")
+        await sender_of(app).idle()
+        [sheet] = [m for m in api.chat_messages(GROUP) if m.document is not None]
+        assert sheet.document is not None and "复核数据" in sheet.text
+        listed = tmp_path / "抽取结果_任务1.xlsx"
+        listed.write_bytes(sheet.document.content)
+        workbook = load_workbook(listed, read_only=True)
+        assert workbook.sheetnames == ["抽取结果", "复核数据"]
+        workbook.close()
+    code, out = await run_cli(tmp_path / "none.sqlite3", "verify-draw", "--file", str(listed))
+    assert code == 0 and "✅ 结果一致" in out and "后续变更：0 项" in out
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK not really a workbook")
+    code, _ = await run_cli(tmp_path / "none.sqlite3", "verify-draw", "--file", str(broken))
     assert code == 2
 
 

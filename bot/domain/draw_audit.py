@@ -533,7 +533,7 @@ def export(
             "inspectors": dict(sorted((inspectors or {}).items())),
         },
     }
-    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from bot.domain import draw as rules
 from bot.domain.roles import Identity
 from bot.domain.tasks import TaskState
+from bot.features.draw import verify
 from bot.features.draw.notices import send_notices
 from bot.features.draw.views import group_list
 from bot.services import Services
@@ -73,7 +74,12 @@ async def commit(
             svc.renderer.message("draw/summary.j2", **view),
             dedup_key=f"draw:{task.id}:summary",
         )
-        data = await group_list(conn, fresh, names)
+        loaded = await verify.load(conn, task.id)
+        assert loaded is not None
+        title, note = svc.renderer.text("draw/export_sheet.j2", task=fresh).splitlines()[:2]
+        data = await group_list(
+            conn, fresh, names, export=loaded.export(), export_sheet=(title, note)
+        )
         await outbox.enqueue_document(
             conn,
             target,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import defaultdict
 from typing import Any
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from bot.render import Renderer
 from bot.store import draw as store
@@ -29,7 +31,19 @@ def plain() -> Renderer:
     return _PLAIN
 
 
-async def group_list(conn: Conn, task: Task, names: dict[str, str]) -> bytes:
+EXPORT_CHUNK = 30_000  # characters per cell (Excel holds at most 32,767)
+
+
+async def group_list(
+    conn: Conn,
+    task: Task,
+    names: dict[str, str],
+    *,
+    export: bytes | None = None,
+    export_sheet: tuple[str, str] = ("", ""),
+) -> bytes:
+    """The group's list; with `export` (bot.domain.draw_audit.export), a second sheet carries
+    it (`export_sheet`: its title and first-row note) so `verify-draw --file` takes the .xlsx."""
     rows = await store.assignments(conn, task.id)
     details = await store.objects(conn, {a.credit_code for a in rows})
     teams: dict[int, list[store.Assignment]] = defaultdict(list)
@@ -55,9 +69,31 @@ async def group_list(conn: Conn, task: Task, names: dict[str, str]) -> bytes:
                 ),
             ]
         )
+    if export is not None:
+        sheet = wb.create_sheet(export_sheet[0])
+        sheet.append([export_sheet[1]])
+        text = export.decode("utf-8")
+        for i in range(0, len(text), EXPORT_CHUNK):
+            sheet.append([text[i : i + EXPORT_CHUNK]])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def export_in_xlsx(data: bytes) -> bytes | None:
+    """The export a group list carries (its second sheet, from the second row), if any."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
+        return None
+    try:
+        for sheet in wb.worksheets[1:]:
+            parts = [str(row[0]) for row in sheet.iter_rows(min_row=2, values_only=True) if row]
+            if parts:
+                return "".join(p for p in parts if p != "None").encode("utf-8")
+        return None
+    finally:
+        wb.close()
 
 
 async def notice_view(conn: Conn, task: Task, inspector_id: int) -> dict[str, Any]:
