@@ -55,6 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from typing import Any
 
 ALGORITHM_VERSION = "draw-1"  # the recording format (draws.algorithm); see DrawInputs.version
 TEAMS_VERSION = 2  # the assignment algorithm of new draws (inputs without a version: 1)
@@ -186,7 +187,7 @@ def tags(text: str) -> set[str]:
 def canonical(inputs: DrawInputs) -> str:
     """The inputs as one canonical JSON text (sorted), the thing hashed and recorded."""
     r = inputs.rules
-    data = {
+    data: dict[str, Any] = {
         "industry": inputs.industry,
         "window": [inputs.window_start.isoformat(), inputs.window_end.isoformat()],
         "lead": inputs.lead,
