@@ -124,7 +124,7 @@ async def county(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Any]:
                 partners=["WJW"],
             )
             await task_store.set_answer(
-                conn, task_id, "WJW", Answer.JOINED, actor=WJW_L, items=["WJ-01"], inspectors=1
+                conn, task_id, "WJW", Answer.JOINED, actor=WJW_L, items=["WJ-01"], inspectors=2
             )
             await task_store.move(
                 conn,

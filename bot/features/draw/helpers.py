@@ -22,6 +22,7 @@ def base_rules(svc: Services) -> rules.Rules:
         yearly_cap=t.yearly_cap,
         per_department=t.per_department,
         min_per_object=t.min_per_object,
+        rotation=t.rotation,
     )
 
 
