@@ -1,5 +1,8 @@
 """Benchmark the draw: 100,000 objects, 2,000 inspectors, 10 departments, one task over all of
-them. Prints draw time, verify time (canonical inputs + hash + re-run + compare) and peak memory.
+them. Prints draw time, verify time (canonical inputs + hash + re-run + compare) and peak memory,
+each as wall-clock and as this process's CPU time (the machine may be shared). The draw uses the
+current algorithm (random teams, version 2); the same inputs recorded as version 1 are re-run
+too, as verification does for draws recorded before random teams.
 
     .venv/bin/python bench/draw.py
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 import tracemalloc
+from dataclasses import replace as dc_replace
 from datetime import date
 
 from bot.domain import draw as d
@@ -45,6 +49,8 @@ def build() -> d.DrawInputs:
 def main() -> None:
     inputs = build()
     run(inputs, report=True)
+    print("-- the same inputs recorded as version 1 (before random teams):")
+    run(dc_replace(inputs, version=1), report=True)
     tracemalloc.start()  # a second run for memory (tracemalloc slows Python several times)
     run(inputs, report=False)
     _, peak = tracemalloc.get_traced_memory()
@@ -53,13 +59,13 @@ def main() -> None:
 
 
 def run(inputs: d.DrawInputs, *, report: bool) -> None:
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     text = d.canonical(inputs)
     digest = d.input_hash(text)
     result = d.draw(inputs, "bench-seed")
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     recorded = result.to_json()
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     check = d.verify(
         source="bot",
         seed="bench-seed",
@@ -68,17 +74,20 @@ def run(inputs: d.DrawInputs, *, report: bool) -> None:
         inputs_text=text,
         result_text=recorded,
     )
-    t3 = time.perf_counter()
+    c3, t3 = time.process_time(), time.perf_counter()
     if not report:
         return
     loads = result.loads()
+    teams = len({tuple(c for _, c in o.inspectors) for o in result.objects})
+    print(f"algorithm: {d.ALGORITHM_VERSION}, teams version {inputs.version}")
     print(f"objects drawn: {len(result.objects)} of 100000; inspectors used: {len(loads)}")
+    print(f"distinct teams: {teams}")
     print(f"strata: {[(s.risk_class, s.candidates, s.drawn) for s in result.strata]}")
     print(f"load per inspector: min {min(loads.values())} max {max(loads.values())}")
-    print(f"draw (canonical inputs + SHA-256 + draw): {t1 - t0:.3f} s")
+    print(f"draw (canonical inputs + SHA-256 + draw): {t1 - t0:.3f} s (CPU {c1 - c0:.3f} s)")
     print(
-        f"verify (parse inputs + hash + re-run + compare): {t3 - t2:.3f} s; identical: "
-        f"{check.identical}"
+        f"verify (parse inputs + hash + re-run + compare): {t3 - t2:.3f} s (CPU {c3 - c2:.3f} s);"
+        f" identical: {check.identical}"
     )
 
 

@@ -354,7 +354,12 @@ class StatsTunables:
         }
         states = ("inviting", "confirmed", "drawn", "inspecting", "publishing", "done", "cancelled")
         for name, value in section.items():
-            if name in ("target_joint", "target_joint_enterprises", "target_risk"):
+            if name in (
+                "target_joint",
+                "target_joint_enterprises",
+                "target_risk",
+                "risk_classified_share",
+            ):
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
                 if not ok or not 0 <= value <= 1:
                     raise ConfigError(f"配置项 stats.{name} 必须是 0–1 之间的小数（如 0.6）")

@@ -55,6 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from operator import getitem
 from typing import Any
 
 ALGORITHM_VERSION = "draw-1"  # the recording format (draws.algorithm); see DrawInputs.version
@@ -478,8 +479,9 @@ class _Turns:
             if i < 0:
                 self.ahead.add(c)
         if not waiting:  # the round is over: everyone again, but those who went ahead
-            waiting.extend(c for c in self.members if c not in self.ahead)
-            self.ahead.clear()
+            ahead = self.ahead
+            waiting.extend([c for c in self.members if c not in ahead] if ahead else self.members)
+            ahead.clear()
             if not waiting:
                 waiting.extend(self.members)
 
@@ -509,17 +511,28 @@ def _assign_teams(
     single = all(k == 1 for _, _, k, _ in turns)
     seen: set[tuple[str, ...]] = set()
     result: list[DrawnObject] = []
+    tlist = [t for _, _, _, t in turns]
+    waitings = [t.waiting for t in tlist]  # the same lists `_Turns` changes in place
     for seq, (code, cls) in enumerate(objects, start=1):
         no, maybe_not = hard.get(code), soft.get(code)
         if single and no is None and maybe_not is None:
-            # the common case, written out for speed; the same as `_Turns.choose` with k = 1
-            picks = []
-            for _, _, _, t in turns:
-                i = int(rand() * len(t.waiting))
-                picks.append([(t.waiting[i], i)])
+            # the common case, written out for speed: the same as `_Turns.choose` with k = 1
+            # and nothing to avoid, then `_Turns.commit`
+            idx = [int(rand() * len(w)) for w in waitings]
+            key = tuple(map(getitem, waitings, idx))
+            if key not in seen:
+                seen.add(key)
+                for w, i, t in zip(waitings, idx, tlist, strict=True):
+                    w[i] = w[-1]
+                    w.pop()
+                    if not w:
+                        t.commit([])
+                result.append(DrawnObject(seq, code, cls, tuple(zip(codes, key, strict=True))))
+                continue
+            picks = [[(c, i)] for c, i in zip(key, idx, strict=True)]
         else:
             picks = _pick(turns, rnd, no, maybe_not, code)
-        key = tuple([found[0][0] for found in picks] if single else _flat(picks))
+            key = tuple(_flat(picks))
         if key in seen:
             options = 1
             for _, _, k, t in turns:
