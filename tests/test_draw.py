@@ -473,3 +473,32 @@ async def test_malformed_draw_buttons_get_the_no_longer_valid_alert(
         assert row is not None and row[0] == 1
         row = await db_of(app).fetchone("SELECT count(*) FROM prompts")
         assert row is not None and row[0] == 0
+
+
+async def stats_text(api: FakeBotApi) -> str:
+    before = len(api.chat_messages(ADMIN_ID))
+    api.send_text(ADMIN_ID, "/stats")
+    found = await until(
+        lambda: [m for m in api.chat_messages(ADMIN_ID)[before:] if "信用风险分类应用率" in m.text]
+    )
+    return str(found[-1].text)
+
+
+async def test_a_county_without_credit_grades_shows_zero_not_full_risk_use(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        await db.execute("UPDATE objects SET risk_class = NULL")  # grades never imported
+        [done] = await say(api, LEAD, "/draw 1")
+        assert "已完成双随机抽取" in done.text
+        assert "信用风险分类应用率：0.0%（0/1）" in await stats_text(api)
+        # graded, and drawn again: the same draw now counts
+        await db.execute("DELETE FROM draw_assignments")
+        await db.execute("DELETE FROM draw_objects")
+        await db.execute("DELETE FROM draws")
+        await db.execute("UPDATE tasks SET state = 'confirmed'")
+        await db.execute("UPDATE objects SET risk_class = 'C'")
+        [again] = await say(api, LEAD, "/draw 1")
+        assert "已完成双随机抽取" in again.text
+        assert "信用风险分类应用率：100.0%（1/1）" in await stats_text(api)
