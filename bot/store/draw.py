@@ -477,6 +477,19 @@ async def notices(conn: Conn, task_id: int | None = None) -> list[Notice]:
     ]
 
 
+async def notice_message(conn: Conn, task_id: int, inspector_id: int) -> int | None:
+    """The outbox row of the latest task notice queued for this inspector (the first, or one
+    sent when they came in as a replacement), the one to edit when their enterprises change."""
+    key = f"draw:{task_id}:notice:{inspector_id}"
+    row = await _one(
+        conn,
+        "SELECT id FROM outbox WHERE kind = 'text' AND (dedup_key = ? OR dedup_key LIKE ?)"
+        " AND dedup_key NOT LIKE ? ORDER BY id DESC LIMIT 1",
+        (key, f"{key}:%", "%#%"),
+    )
+    return int(row[0]) if row else None
+
+
 async def mark(conn: Conn, task_id: int, inspector_id: int, column: str) -> bool:
     if column not in ("reminded_at", "escalated_at"):
         raise ValueError(column)
