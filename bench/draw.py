@@ -2,7 +2,9 @@
 them. Prints draw time, verify time (wall clock, and the process's CPU time, which a machine
 shared with other work inflates less) (parse inputs + hash + re-run + compare with the recorded
 result, then the chain of 100 later swaps checked and replayed and the outcome compared with the
-rows people act on, bot/domain/draw_audit.py) and peak memory.
+rows people act on, bot/domain/draw_audit.py) and peak memory. The draw uses the current
+algorithm (random teams, version 2); the same inputs recorded as version 1 are re-run too, as
+verification does for draws recorded before random teams.
 
     .venv/bin/python bench/draw.py
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 import tracemalloc
+from dataclasses import replace as dc_replace
 from datetime import date
 
 from bot.domain import draw as d
@@ -49,6 +52,8 @@ def build() -> d.DrawInputs:
 def main() -> None:
     inputs = build()
     run(inputs, report=True)
+    print("-- the same inputs recorded as version 1 (before random teams):")
+    run(dc_replace(inputs, version=1), report=True)
     tracemalloc.start()  # a second run for memory (tracemalloc slows Python several times)
     run(inputs, report=False)
     _, peak = tracemalloc.get_traced_memory()
@@ -112,7 +117,10 @@ def run(inputs: d.DrawInputs, *, report: bool) -> None:
     if not report:
         return
     loads = result.loads()
+    teams = len({tuple(c for _, c in o.inspectors) for o in result.objects})
+    print(f"algorithm: {d.ALGORITHM_VERSION}, teams version {inputs.version}")
     print(f"objects drawn: {len(result.objects)} of 100000; inspectors used: {len(loads)}")
+    print(f"distinct teams: {teams}")
     print(f"strata: {[(s.risk_class, s.candidates, s.drawn) for s in result.strata]}")
     print(f"load per inspector: min {min(loads.values())} max {max(loads.values())}")
     print(f"draw (canonical inputs + SHA-256 + draw): {t1 - t0:.3f} s (CPU {c1 - c0:.3f} s)")

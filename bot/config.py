@@ -284,6 +284,7 @@ class DrawTunables:
     yearly_cap: int = 1  # an object is drawn at most this often a year for the same items
     per_department: int = 1  # inspectors per object from each participating department
     min_per_object: int = 2  # inspectors per object in all
+    rotation: bool = True  # not the same inspector on the same enterprise in consecutive draws
     ack_time: time = time(9, 0)  # unacknowledged notices are reminded at this time …
     escalate_working_days: int = 1  # … and the liaison told this many working days later
     # Unused: the reminder engine ([reminders] scan_seconds) sends acknowledgement reminders.
@@ -311,6 +312,10 @@ class DrawTunables:
         for name, value in section.items():
             if name == "ack_time":
                 values[name] = _clock_time("draw", name, value)
+            elif name == "rotation":
+                if not isinstance(value, bool):
+                    raise ConfigError("配置项 draw.rotation 必须是 true 或 false")
+                values[name] = value
             elif name in (
                 "yearly_cap",
                 "per_department",
@@ -349,7 +354,12 @@ class StatsTunables:
         }
         states = ("inviting", "confirmed", "drawn", "inspecting", "publishing", "done", "cancelled")
         for name, value in section.items():
-            if name in ("target_joint", "target_joint_enterprises", "target_risk"):
+            if name in (
+                "target_joint",
+                "target_joint_enterprises",
+                "target_risk",
+                "risk_classified_share",
+            ):
                 ok = isinstance(value, int | float) and not isinstance(value, bool)
                 if not ok or not 0 <= value <= 1:
                     raise ConfigError(f"配置项 stats.{name} 必须是 0–1 之间的小数（如 0.6）")

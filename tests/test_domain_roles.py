@@ -42,3 +42,11 @@ def test_invite_states() -> None:
     assert invites.looks_like_code(code) and len(code) == 16
     assert not invites.looks_like_code("bad code!")
     assert invites.deep_link("b", code) == f"https://t.me/b?start={code}"
+
+
+def test_every_registered_person_may_verify_a_draw() -> None:
+    inspector = Identity(3, "z", person_id=3, inspector_id=7)
+    assert may_use(inspector, "verify")
+    assert "verify" in names(inspector, Where.PRIVATE) and "verify" in names(inspector, Where.GROUP)
+    assert not may_use(inspector, "draw") and not may_use(inspector, "swap")
+    assert not may_use(Identity(4, "stranger"), "verify")

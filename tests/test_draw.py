@@ -124,7 +124,7 @@ async def county(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Any]:
                 partners=["WJW"],
             )
             await task_store.set_answer(
-                conn, task_id, "WJW", Answer.JOINED, actor=WJW_L, items=["WJ-01"], inspectors=1
+                conn, task_id, "WJW", Answer.JOINED, actor=WJW_L, items=["WJ-01"], inspectors=2
             )
             await task_store.move(
                 conn,
@@ -473,3 +473,110 @@ async def test_malformed_draw_buttons_get_the_no_longer_valid_alert(
         assert row is not None and row[0] == 1
         row = await db_of(app).fetchone("SELECT count(*) FROM prompts")
         assert row is not None and row[0] == 0
+
+
+async def stats_text(api: FakeBotApi) -> str:
+    before = len(api.chat_messages(ADMIN_ID))
+    api.send_text(ADMIN_ID, "/stats")
+    found = await until(
+        lambda: [m for m in api.chat_messages(ADMIN_ID)[before:] if "信用风险分类应用率" in m.text]
+    )
+    return str(found[-1].text)
+
+
+async def test_a_county_without_credit_grades_shows_zero_not_full_risk_use(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        await db.execute("UPDATE objects SET risk_class = NULL")  # grades never imported
+        [done] = await say(api, LEAD, "/draw 1")
+        assert "已完成双随机抽取" in done.text
+        assert "信用风险分类应用率：0.0%（0/1）" in await stats_text(api)
+        # graded, and drawn again: the same draw now counts
+        await db.execute("DELETE FROM draw_assignments")
+        await db.execute("DELETE FROM draw_objects")
+        await db.execute("DELETE FROM draws")
+        await db.execute("UPDATE tasks SET state = 'confirmed'")
+        await db.execute("UPDATE objects SET risk_class = 'C'")
+        [again] = await say(api, LEAD, "/draw 1")
+        assert "已完成双随机抽取" in again.text
+        assert "信用风险分类应用率：100.0%（1/1）" in await stats_text(api)
+
+
+async def message_by_id(api: FakeBotApi, uid: int, message_id: int) -> SentMessage:
+    return next(m for m in api.chat_messages(uid) if m.message_id == message_id)
+
+
+async def edited(api: FakeBotApi, uid: int, message_id: int, edits: int) -> SentMessage:
+    """The message once it has been edited more than `edits` times."""
+    found = await until(
+        lambda: [
+            m for m in api.chat_messages(uid) if m.message_id == message_id and m.edit_count > edits
+        ]
+    )
+    message: SentMessage = found[-1]
+    return message
+
+
+async def test_every_enterprise_reachable_swap_tells_the_removed_and_inspectors_verify(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    async with county(api, tmp_path) as app:
+        db = db_of(app)
+        now = clock.now_db()
+        for i in range(3, 20):  # 20 enterprises in all, every one drawn (class D)
+            await db.execute(
+                "INSERT INTO objects (credit_code, name, industry, address, risk_class, status,"
+                " created_at, updated_at) VALUES (?, ?, '养老机构', ?, 'D', '在业', ?, ?)",
+                (f"91000000000000{i:04d}", f"幸福养老院{i}", f"城关镇{i}号", now, now),
+            )
+        # 民政乙 is away: 民政甲 inspects all 20 enterprises
+        await db.execute("UPDATE inspectors SET active = 0 WHERE certificate_no = 'MZ002'")
+        [done] = await say(api, LEAD, "/draw 1")
+        assert "抽取对象 20 家" in done.text
+        notice = await notice_of(api, INS1)
+        assert "您的检查对象共 20 家" in notice.text and "共 4 页" in notice.text
+        assert "📍 入企登记：对象 5" in notice.button_texts
+        assert "📍 入企登记：对象 15" not in notice.button_texts
+        # 下一页 twice: the keyboard is edited in place, the enterprises 11–15
+        for expected in ("第 2/4 页", "第 3/4 页"):
+            edits = notice.edit_count
+            assert expected in await press(api, INS1, notice, "下一页")
+            notice = await edited(api, INS1, notice.message_id, edits)
+        assert "📍 入企登记：对象 15" in notice.button_texts
+        assert "申请回避：对象 15" in notice.button_texts
+        assert "上一页" in " ".join(notice.button_texts)
+        assert "已入企登记：对象 15" in await press(api, INS1, notice, "📍 入企登记：对象 15")
+        row = await db.fetchone(
+            "SELECT count(*) FROM result_checkins WHERE task_id = 1 AND seq = 15"
+        )
+        assert row is not None and row[0] == 1
+        # a crafted page number far beyond the last shows the last page, nothing breaks
+        forged = await crafted(app, api, INS1, "dr:1:pg:99")
+        assert "第 4/4 页" in await press(api, INS1, forged, "crafted")
+
+        # any registered person verifies, an inspector too
+        [verified] = await say(api, INS3, "/verify 1")
+        assert "✅ 结果一致" in verified.text and "没有权限" not in verified.text
+
+        # /swap on object 15: the 卫健委 inspector taken off is told and their notice updated
+        holder = await db.fetchone(
+            "SELECT i.certificate_no, p.tg_user_id FROM draw_assignments a"
+            " JOIN inspectors i ON i.id = a.inspector_id JOIN people p ON p.id = i.person_id"
+            " WHERE a.seq = 15 AND a.department_code = 'WJW' AND a.replaced_at IS NULL"
+        )
+        assert holder is not None
+        old_cert, old_uid = holder[0], int(holder[1])
+        new_cert = "WJ002" if old_cert == "WJ001" else "WJ001"
+        theirs = await notice_of(api, old_uid)
+        total = int(theirs.text.split("您的检查对象共 ")[1].split(" 家")[0])
+        [swapped] = await say(api, LEAD, f"/swap 1 15 {old_cert} {new_cert} 工作调整")
+        assert "工作调整" in swapped.text or new_cert in swapped.text
+        told = await until(lambda: [m for m in api.chat_messages(old_uid) if "调出" in m.text])
+        assert "对象 15" in told[-1].text and "工作调整" in told[-1].text
+        assert "幸福养老院14" in told[-1].text  # object 15: the 15th credit code, index 14
+        after = await edited(api, old_uid, theirs.message_id, theirs.edit_count)
+        assert f"您的检查对象共 {total - 1} 家" in after.text
+        assert "幸福养老院14" not in after.text
+        assert "申请回避：对象 15" not in " ".join(after.button_texts)

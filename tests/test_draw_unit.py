@@ -177,3 +177,151 @@ def test_replacement_is_deterministic_and_avoids_the_team_and_conflicts() -> Non
     first = d.replacement(conflicted, "s", 1, "MZJ", obj.credit_code, team, result.loads())
     again = d.replacement(conflicted, "s", 1, "MZJ", obj.credit_code, team, result.loads())
     assert first == again and first not in team and first.startswith("MZJ")
+
+
+# -- version 2: random teams, declared counts, rotation --------------------------------------------
+
+THREE = ("AAA", "BBB", "CCC")
+
+
+def three_by_three(**changes: object) -> d.DrawInputs:
+    """3 departments × 3 eligible inspectors, 30 enterprises (all class D: all drawn)."""
+    values: dict[str, object] = dict(
+        industry="养老机构",
+        window_start=START,
+        window_end=END,
+        lead="AAA",
+        departments=tuple(d.DepartmentIn(c, f"县{c}局") for c in THREE),
+        objects=objects({"D": 30}),
+        inspectors=tuple(d.InspectorIn(f"{c}{j}", c) for c in THREE for j in range(3)),
+    )
+    values.update(changes)
+    return d.DrawInputs(**values)  # type: ignore[arg-type]
+
+
+def teams(result: d.DrawResult) -> list[tuple[str, ...]]:
+    return [tuple(c for _, c in o.inspectors) for o in result.objects]
+
+
+def test_new_draws_record_version_2_and_old_inputs_replay_version_1() -> None:
+    inp = three_by_three()
+    assert inp.version == d.TEAMS_VERSION == 2
+    text = d.canonical(inp)
+    assert '"version":2' in text and d.canonical(d.from_canonical(text)) == text
+    old = d.DrawInputs(**{**inp.__dict__, "version": 1})
+    old_text = d.canonical(old)
+    assert "version" not in old_text and "rotation" not in old_text  # the text hashed before
+    assert d.from_canonical(old_text).version == 1
+    # version 1: one shuffle, then rotation: the same trio every third enterprise
+    assert len(set(teams(d.draw(old, "s")))) == 3
+    assert d.draw(d.from_canonical(old_text), "s") == d.draw(old, "s")
+
+
+def test_teams_are_random_close_to_what_balance_allows() -> None:
+    # balance allows at most 27 different teams (3 × 3 × 3) over 30 enterprises
+    distinct = [len(set(teams(d.draw(three_by_three(), f"seed-{n}")))) for n in range(40)]
+    assert min(distinct) >= 21, distinct
+    assert sum(distinct) / len(distinct) >= 24, distinct
+    first, second = d.draw(three_by_three(), "seed-a"), d.draw(three_by_three(), "seed-b")
+    assert teams(first) != teams(second)
+    assert d.draw(three_by_three(), "seed-a") == first  # and the same seed, the same teams
+
+
+def test_constraints_hold_over_many_seeds() -> None:
+    people = [d.InspectorIn(f"AAA{j}", "AAA") for j in range(4)]
+    people += [d.InspectorIn(f"BBB{j}", "BBB") for j in range(3)]
+    people += [d.InspectorIn(f"CCC{j}", "CCC", specialties=("消防",)) for j in range(3)]
+    people += [
+        d.InspectorIn("CCC8", "CCC", specialties=("财务",)),  # wrong specialty
+        d.InspectorIn("CCC9", "CCC", date(2026, 12, 17), ("消防",)),  # expires in the window
+        d.InspectorIn("BBB9", "BBB", active=False),
+    ]
+    depts = (
+        d.DepartmentIn("AAA", "县AAA局"),
+        d.DepartmentIn("BBB", "县BBB局"),
+        d.DepartmentIn("CCC", "县CCC局", ("消防检查",)),
+    )
+    objs = objects({"D": 23})
+    for n in range(150):
+        inp = three_by_three(departments=depts, inspectors=tuple(people), objects=objs)
+        result = d.draw(inp, f"prop-{n}")
+        assert len(result.objects) == 23
+        for obj in result.objects:
+            certs = [c for _, c in obj.inspectors]
+            assert len(certs) >= 2 and len(set(certs)) == len(certs)
+            assert {dept for dept, _ in obj.inspectors} == set(THREE)
+            assert not {"CCC8", "CCC9", "BBB9"} & set(certs)
+        loads = result.loads()
+        for dept in THREE:
+            mine = [
+                loads.get(i.certificate_no, 0) for i in d.eligible(inp, depts[THREE.index(dept)])
+            ]
+            assert max(mine) - min(mine) <= 1, (n, dept, mine)
+
+
+def test_conflicts_and_rotation_hold_over_many_seeds() -> None:
+    objs = objects({"D": 12})
+    conflicts = frozenset({("AAA0", objs[0].credit_code), ("BBB1", objs[1].credit_code)})
+    for n in range(100):
+        first = d.draw(three_by_three(objects=objs, conflicts=conflicts), f"rot-{n}")
+        pairs = frozenset((c, o.credit_code) for o in first.objects for _, c in o.inspectors)
+        assert not pairs & conflicts
+        second = d.draw(three_by_three(objects=objs, previous=pairs), f"rot-{n}-next")
+        again = {(c, o.credit_code) for o in second.objects for _, c in o.inspectors}
+        assert not again & pairs  # nobody back at the same enterprise
+        loose = d.draw(
+            three_by_three(objects=objs, previous=pairs, rules=d.Rules(rotation=False)),
+            f"rot-{n}-next",
+        )
+        assert len(loose.objects) == 12
+    # when nobody else of the department can go, the rule gives way (a conflict never does)
+    lonely = three_by_three(
+        objects=objs[:1],
+        inspectors=tuple(d.InspectorIn(f"{c}0", c) for c in THREE),
+        previous=frozenset({("BBB0", objs[0].credit_code)}),
+    )
+    assert "BBB0" in d.draw(lonely, "s").loads()
+    with pytest.raises(d.ShortageError) as err:
+        d.draw(
+            d.DrawInputs(
+                **{**lonely.__dict__, "conflicts": frozenset({("BBB0", objs[0].credit_code)})}
+            ),
+            "s",
+        )
+    assert "县BBB局" in str(err.value) and objs[0].credit_code in str(err.value)
+
+
+def test_declared_counts_are_honoured() -> None:
+    depts = (
+        d.DepartmentIn("AAA", "县AAA局"),
+        d.DepartmentIn("BBB", "县BBB局", declared=2),
+        d.DepartmentIn("CCC", "县CCC局", declared=1),
+    )
+    people = tuple(d.InspectorIn(f"{c}{j}", c) for c in THREE for j in range(5))
+    chosen: set[frozenset[str]] = set()
+    for n in range(60):
+        inp = three_by_three(departments=depts, inspectors=people)
+        result = d.draw(inp, f"decl-{n}")
+        by_dept: dict[str, set[str]] = {c: set() for c in THREE}
+        for obj in result.objects:
+            for dept, cert in obj.inspectors:
+                by_dept[dept].add(cert)
+        assert len(by_dept["AAA"]) == 5  # no declaration: every eligible inspector takes part
+        assert len(by_dept["BBB"]) == 2 and len(by_dept["CCC"]) == 1
+        chosen.add(frozenset(by_dept["BBB"]))
+        loads = result.loads()
+        assert abs(loads[min(by_dept["BBB"])] - loads[max(by_dept["BBB"])]) <= 1
+    assert len(chosen) > 3  # which two is drawn at random too
+    # 派出 2 with per_department 3: two per object, not three
+    rich = three_by_three(departments=depts, inspectors=people, rules=d.Rules(per_department=3))
+    for obj in d.draw(rich, "s").objects:
+        assert [dept for dept, _ in obj.inspectors].count("BBB") == 2
+    # a replacement (回避) stays within the two once both take part
+    inp = three_by_three(departments=depts, inspectors=people)
+    result = d.draw(inp, "r")
+    obj = result.objects[0]
+    team = [c for _, c in obj.inspectors]
+    old = next(c for dept, c in obj.inspectors if dept == "BBB")
+    busy = d.DrawInputs(**{**inp.__dict__, "conflicts": frozenset({(old, obj.credit_code)})})
+    new = d.replacement(busy, "r", 1, "BBB", obj.credit_code, team, result.loads())
+    assert new != old and result.loads().get(new, 0) > 0

@@ -313,3 +313,28 @@ def test_chart_drops_glyphs_no_font_has() -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     if charts.cjk_font():
         assert charts.drawable("县文化和旅游局 😀", [charts.cjk_font() or ""]) == "县文化和旅游局"
+
+
+def test_risk_use_needs_a_classified_population() -> None:
+    def task(
+        n: int, source: str, objs: tuple[kpi.ObjectFact, ...], pop: tuple[int, int] | None
+    ) -> kpi.TaskFact:
+        return kpi.TaskFact(
+            n, "drawn", "MZJ", date(2026, 11, 2), ("WJW",), source, objs, population=pop
+        )
+
+    graded = (Obj(1, "E1", "A"),)
+    tasks = (
+        task(1, "bot", graded, (0, 40)),  # no grades at all: stratum "-" only
+        task(2, "bot", graded, (85, 100)),  # 85% classified: below the default 90%
+        task(3, "bot", graded, (95, 100)),
+        task(4, "platform", tuple(Obj(i, f"P{i}", "B" if i < 9 else "-") for i in range(10)), None),
+        task(5, "platform", (Obj(1, "P1", "-"), Obj(2, "P2", "C")), None),  # 50%
+    )
+    f = replace(facts(), tasks=tasks, results=(), trainings=())
+    k = kpi.compute(f, kpi.KpiRules())
+    assert (k.risk.numerator, k.risk.denominator) == (2, 5)  # #3 and #4 (9 of 10 drawn)
+    lenient = kpi.compute(f, replace(kpi.KpiRules(), risk_classified_share=0.5))
+    assert (lenient.risk.numerator, lenient.risk.denominator) == (4, 5)
+    none = replace(f, tasks=(task(1, "bot", graded, (0, 40)),))
+    assert kpi.compute(none, kpi.KpiRules()).risk.shown == "0.0%"

@@ -20,12 +20,29 @@ Inspectors
     recorded counts as valid), and matched by specialty: a department's items "ask for" a
     specialty when an item's name, object type or content contains one of the specialties its
     inspectors list; then only inspectors with such a specialty are eligible (when no item text
-    names one, specialty is not used). Each object gets `per_department` inspectors from every
-    participating department and at least `min_per_object` in all (the lead department makes up
-    the difference). Never an inspector with a declared conflict (回避) with that enterprise.
-    Within a department the eligible inspectors are shuffled once (seeded) and taken
-    least-recently-used: the one who waited longest goes next, and one skipped for a conflict
-    stays at the front. Loads therefore differ by at most one, except around conflicts.
+    names one, specialty is not used). Never an inspector with a declared conflict (回避) with
+    that enterprise. How teams are made depends on the algorithm version recorded in the inputs
+    (`DrawInputs.version`, part of the hashed canonical text, so a recorded draw always re-runs
+    with the algorithm it was made with):
+
+    Version 2 (every new draw): random teams.
+      * A department that declared how many inspectors it sends ("派出 N 名检查人员",
+        `DepartmentIn.declared`) takes part with N of its eligible inspectors, drawn at random
+        (all of them when it has fewer); otherwise with all its eligible inspectors.
+      * Each object gets min(per_department, N) inspectors of every participating department and
+        at least `min_per_object` in all (the lead department makes up the difference).
+      * Per object, each department's inspectors are drawn at random among those whose turn it
+        is: a department's inspectors go in rounds, each once per round, so loads within a
+        department differ by at most one. Among the random choices a team not seen before in
+        this draw is preferred (up to TEAM_TRIES tries), so partners are not predictable.
+      * Rotation (`Rules.rotation`, on by default): an inspector who inspected an enterprise in
+        the previous draw of the same item (`DrawInputs.previous`, recorded in the inputs) is
+        not sent there again, unless nobody else of the department can go.
+      * Conflicts are never broken. Around a conflict (or the rotation rule) an inspector may be
+        taken ahead of their turn, so loads can then differ by two.
+    Version 1 (draws recorded before random teams): within a department the eligible
+    inspectors are shuffled once (seeded) and taken least-recently-used, `per_department` from
+    each department; kept unchanged so those draws still re-run to the same result.
 """
 
 from __future__ import annotations
@@ -38,8 +55,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from operator import getitem
+from typing import Any
 
-ALGORITHM_VERSION = "draw-1"
+ALGORITHM_VERSION = "draw-1"  # the recording format (draws.algorithm); see DrawInputs.version
+TEAMS_VERSION = 2  # the assignment algorithm of new draws (inputs without a version: 1)
+TEAM_TRIES = 12  # random teams tried per object before a team seen before is accepted
 RISK_CLASSES = ("A", "B", "C", "D")
 UNCLASSIFIED = "-"
 DEFAULT_RATIOS: dict[str, float] = {"A": 3, "B": 5, "C": 20, "D": 100}
@@ -81,6 +102,7 @@ class DepartmentIn:
     code: str
     label: str  # the name used in error messages (short name)
     item_texts: tuple[str, ...] = ()  # name, object type, content of its items in this task
+    declared: int | None = None  # inspectors it said it sends (派出 N 名); None: not limited
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,7 @@ class Rules:
     per_department: int = 1
     min_per_object: int = 2
     closed_words: tuple[str, ...] = CLOSED_WORDS
+    rotation: bool = True  # not the same inspector on the same enterprise in consecutive draws
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,10 @@ class DrawInputs:
     conflicts: frozenset[tuple[str, str]] = frozenset()  # (certificate_no, credit_code)
     prior: Mapping[str, int] = field(default_factory=dict)  # credit_code -> earlier draws
     rules: Rules = field(default_factory=Rules)
+    # (certificate_no, credit_code) of the previous draw of the same items (rotation rule)
+    previous: frozenset[tuple[str, str]] = frozenset()
+    previous_tasks: tuple[int, ...] = ()  # the tasks `previous` was read from
+    version: int = TEAMS_VERSION  # the assignment algorithm (1: before random teams)
 
 
 @dataclass(frozen=True)
@@ -161,7 +188,7 @@ def tags(text: str) -> set[str]:
 def canonical(inputs: DrawInputs) -> str:
     """The inputs as one canonical JSON text (sorted), the thing hashed and recorded."""
     r = inputs.rules
-    data = {
+    data: dict[str, Any] = {
         "industry": inputs.industry,
         "window": [inputs.window_start.isoformat(), inputs.window_end.isoformat()],
         "lead": inputs.lead,
@@ -192,18 +219,31 @@ def canonical(inputs: DrawInputs) -> str:
         "conflicts": sorted([c, o] for c, o in inputs.conflicts),
         "prior": sorted([k, v] for k, v in inputs.prior.items() if v),
     }
+    if inputs.version >= 2:  # version 1 inputs keep the exact text (and hash) they had
+        data["rules"]["rotation"] = r.rotation
+        data["departments"] = [
+            [d.code, d.label, sorted(d.item_texts), d.declared]
+            for d in sorted(inputs.departments, key=lambda d: d.code)
+        ]
+        data["previous"] = sorted([c, o] for c, o in inputs.previous)
+        data["previous_tasks"] = sorted(inputs.previous_tasks)
+        data["version"] = inputs.version
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def from_canonical(text: str) -> DrawInputs:
     data = json.loads(text)
     r = data["rules"]
+    version = int(data.get("version", 1))
     return DrawInputs(
         industry=data["industry"],
         window_start=date.fromisoformat(data["window"][0]),
         window_end=date.fromisoformat(data["window"][1]),
         lead=data["lead"],
-        departments=tuple(DepartmentIn(c, label, tuple(t)) for c, label, t in data["departments"]),
+        departments=tuple(
+            DepartmentIn(d[0], d[1], tuple(d[2]), d[3] if len(d) > 3 else None)
+            for d in data["departments"]
+        ),
         objects=tuple(ObjectIn(c, rc or None, s, ind) for c, rc, s, ind in data["objects"]),
         inspectors=tuple(
             InspectorIn(c, d, date.fromisoformat(v) if v else None, tuple(sp), bool(a))
@@ -217,7 +257,11 @@ def from_canonical(text: str) -> DrawInputs:
             per_department=r["per_department"],
             min_per_object=r["min_per_object"],
             closed_words=tuple(r["closed_words"]),
+            rotation=bool(r.get("rotation", True)),
         ),
+        previous=frozenset((c, o) for c, o in data.get("previous", [])),
+        previous_tasks=tuple(data.get("previous_tasks", [])),
+        version=version,
     )
 
 
@@ -253,8 +297,12 @@ def draw_objects(
     wanted = inputs.industry.strip()
     strata: dict[str, list[str]] = {}
     closed = capped = 0
+    matches: dict[str, bool] = {}  # industry text -> has the tag (texts repeat a lot)
     for obj in inputs.objects:
-        if wanted not in tags(obj.industry):
+        hit = matches.get(obj.industry)
+        if hit is None:
+            hit = matches[obj.industry] = wanted in tags(obj.industry)
+        if not hit:
             continue
         if is_closed(obj.status, r.closed_words):
             closed += 1
@@ -300,9 +348,15 @@ def eligible(inputs: DrawInputs, dept: DepartmentIn) -> list[InspectorIn]:
 
 
 def quotas(inputs: DrawInputs) -> dict[str, int]:
-    """Inspectors per object from each department (the lead makes up the minimum)."""
+    """Inspectors per object from each department (the lead makes up the minimum). From
+    version 2 a department that declared N inspectors sends at most N per object."""
     r = inputs.rules
     per = {d.code: r.per_department for d in inputs.departments}
+    if inputs.version >= 2:
+        per = {
+            d.code: min(r.per_department, d.declared or r.per_department)
+            for d in inputs.departments
+        }
     short = r.min_per_object - sum(per.values())
     if short > 0:
         per[inputs.lead] = per.get(inputs.lead, 0) + short
@@ -323,6 +377,8 @@ def _pools(inputs: DrawInputs, seed: str) -> dict[str, deque[str]]:
 
 def assign(inputs: DrawInputs, seed: str, objects: Sequence[tuple[str, str]]) -> list[DrawnObject]:
     """Inspectors for each (credit_code, class), numbered in the given order."""
+    if inputs.version >= 2:
+        return _assign_teams(inputs, seed, objects)
     pools = _pools(inputs, seed)
     need = quotas(inputs)
     labels = {d.code: d.label for d in inputs.departments}
@@ -355,6 +411,173 @@ def assign(inputs: DrawInputs, seed: str, objects: Sequence[tuple[str, str]]) ->
     return result
 
 
+# -- version 2: random teams ----------------------------------------------------------------------
+
+
+def _teams_rng(seed: str, *parts: object) -> random.Random:
+    return random.Random(":".join([seed, f"draw-{TEAMS_VERSION}", *map(str, parts)]))
+
+
+def taking_part(inputs: DrawInputs, seed: str, dept: DepartmentIn) -> list[str]:
+    """The inspectors of `dept` who take part in the task (version 2): all eligible ones, or
+    `declared` of them drawn at random when the department said how many it sends."""
+    certs = [i.certificate_no for i in eligible(inputs, dept)]
+    if dept.declared is not None and dept.declared < len(certs):
+        certs = sorted(_teams_rng(seed, "members", dept.code).sample(certs, dept.declared))
+    return certs
+
+
+class _Turns:
+    """One department's inspectors in rounds: `waiting` have not had their turn this round,
+    `ahead` were taken early (from the next round) around a conflict or the rotation rule."""
+
+    __slots__ = ("ahead", "members", "waiting")
+
+    def __init__(self, members: list[str]) -> None:
+        self.members = members
+        self.waiting = list(members)
+        self.ahead: set[str] = set()
+
+    def choose(
+        self, k: int, rnd: random.Random, hard: set[str] | None, soft: set[str] | None
+    ) -> list[tuple[str, int]]:
+        """k distinct (certificate, index in waiting or -1) without changing anything: those
+        whose turn it is first, then the next round, then anyone; `hard` never, `soft` only
+        when nobody else is left. Fewer than k when the department runs short."""
+        waiting = self.waiting
+        n = len(waiting)
+        if not hard and not soft and k <= n:  # the fast path: k of those whose turn it is
+            if k == 1:
+                i = int(rnd.random() * n)
+                return [(waiting[i], i)]
+            return [(waiting[i], i) for i in rnd.sample(range(n), k)]
+        picked: list[tuple[str, int]] = []
+        taken: set[str] = set()
+        now = set(waiting)
+        stages = (
+            [(c, i) for i, c in enumerate(waiting)],
+            [(c, -1) for c in self.members if c not in now and c not in self.ahead],
+            [(c, -1) for c in self.members if c in self.ahead],
+        )
+        for avoid in (hard or set()) | (soft or set()), hard or set():
+            for stage in stages:
+                free = [(c, i) for c, i in stage if c not in avoid and c not in taken]
+                while free and len(picked) < k:
+                    c, i = free.pop(int(rnd.random() * len(free)))
+                    picked.append((c, i))
+                    taken.add(c)
+                if len(picked) == k:
+                    return picked
+        return picked
+
+    def commit(self, picked: list[tuple[str, int]]) -> None:
+        waiting = self.waiting
+        for _, i in sorted(((c, i) for c, i in picked if i >= 0), key=lambda p: -p[1]):
+            waiting[i] = waiting[-1]
+            waiting.pop()
+        for c, i in picked:
+            if i < 0:
+                self.ahead.add(c)
+        if not waiting:  # the round is over: everyone again, but those who went ahead
+            ahead = self.ahead
+            waiting.extend([c for c in self.members if c not in ahead] if ahead else self.members)
+            ahead.clear()
+            if not waiting:
+                waiting.extend(self.members)
+
+
+def _assign_teams(
+    inputs: DrawInputs, seed: str, objects: Sequence[tuple[str, str]]
+) -> list[DrawnObject]:
+    need = quotas(inputs)
+    depts = sorted(inputs.departments, key=lambda d: d.code)
+    turns: list[tuple[str, str, int, _Turns]] = []
+    for dept in depts:
+        members = taking_part(inputs, seed, dept)
+        k = need[dept.code]
+        if len(members) < k:
+            raise ShortageError(dept.label, k - len(members))
+        turns.append((dept.code, dept.label, k, _Turns(members)))
+    hard: dict[str, set[str]] = {}
+    for cert, code in inputs.conflicts:
+        hard.setdefault(code, set()).add(cert)
+    soft: dict[str, set[str]] = {}
+    if inputs.rules.rotation:
+        for cert, code in inputs.previous:
+            soft.setdefault(code, set()).add(cert)
+    rnd = _teams_rng(seed, "teams")
+    rand = rnd.random
+    codes = [code for code, _, _, _ in turns]
+    single = all(k == 1 for _, _, k, _ in turns)
+    seen: set[tuple[str, ...]] = set()
+    result: list[DrawnObject] = []
+    tlist = [t for _, _, _, t in turns]
+    waitings = [t.waiting for t in tlist]  # the same lists `_Turns` changes in place
+    for seq, (code, cls) in enumerate(objects, start=1):
+        no, maybe_not = hard.get(code), soft.get(code)
+        if single and no is None and maybe_not is None:
+            # the common case, written out for speed: the same as `_Turns.choose` with k = 1
+            # and nothing to avoid, then `_Turns.commit`
+            idx = [int(rand() * len(w)) for w in waitings]
+            key = tuple(map(getitem, waitings, idx))
+            if key not in seen:
+                seen.add(key)
+                for w, i, t in zip(waitings, idx, tlist, strict=True):
+                    w[i] = w[-1]
+                    w.pop()
+                    if not w:
+                        t.commit([])
+                result.append(DrawnObject(seq, code, cls, tuple(zip(codes, key, strict=True))))
+                continue
+            picks = [[(c, i)] for c, i in zip(key, idx, strict=True)]
+        else:
+            picks = _pick(turns, rnd, no, maybe_not, code)
+            key = tuple(_flat(picks))
+        if key in seen:
+            options = 1
+            for _, _, k, t in turns:
+                options *= max(1, len(t.waiting) - k + 1)
+            for _ in range(min(TEAM_TRIES, options) - 1):
+                picks = _pick(turns, rnd, no, maybe_not, code)
+                key = tuple(_flat(picks))
+                if key not in seen:
+                    break
+        seen.add(key)
+        team: list[tuple[str, str]] = []
+        for (_, _, _, t), dept_code, found in zip(turns, codes, picks, strict=True):
+            if len(found) == 1 and found[0][1] >= 0:
+                waiting, i = t.waiting, found[0][1]
+                waiting[i] = waiting[-1]
+                waiting.pop()
+                if not waiting:
+                    t.commit([])
+            else:
+                t.commit(found)
+            team.extend([(dept_code, c) for c, _ in found])
+        result.append(DrawnObject(seq, code, cls, tuple(team)))
+    return result
+
+
+def _pick(
+    turns: list[tuple[str, str, int, _Turns]],
+    rnd: random.Random,
+    hard: set[str] | None,
+    soft: set[str] | None,
+    code: str,
+) -> list[list[tuple[str, int]]]:
+    picks = []
+    for _, label, k, t in turns:
+        found = t.choose(k, rnd, hard, soft)
+        if len(found) < k:
+            raise ShortageError(label, k - len(found), code)
+        picks.append(found)
+    return picks
+
+
+def _flat(picks: list[list[tuple[str, int]]]) -> list[str]:
+    return [c for found in picks for c, _ in found]
+
+
 def draw(inputs: DrawInputs, seed: str) -> DrawResult:
     if not inputs.departments:
         raise DrawError("任务没有参加部门，无法抽取。")
@@ -381,14 +604,17 @@ def replacement(
 ) -> str:
     """A fresh inspector of `department` for one object: eligible, not on the team, no conflict
     with the enterprise, not `excluded`; the least loaded, ties drawn with the recorded seed and
-    the replacement counter. Raises ShortageError when nobody is left."""
+    the replacement counter. From version 2, once a department that declared N inspectors
+    has N of them in the task (`loads`), only those N are drawn from. Raises ShortageError
+    when nobody is left."""
     dept = next(d for d in inputs.departments if d.code == department)
     busy = set(team) | set(excluded)
-    candidates = [
-        i.certificate_no
-        for i in eligible(inputs, dept)
-        if i.certificate_no not in busy and (i.certificate_no, credit_code) not in inputs.conflicts
-    ]
+    pool = [i.certificate_no for i in eligible(inputs, dept)]
+    if inputs.version >= 2 and dept.declared is not None:
+        in_task = [c for c in pool if loads.get(c, 0) > 0]
+        if len(in_task) >= dept.declared:
+            pool = in_task
+    candidates = [c for c in pool if c not in busy and (c, credit_code) not in inputs.conflicts]
     if not candidates:
         raise ShortageError(dept.label, 1, credit_code)
     low = min(loads.get(c, 0) for c in candidates)

@@ -18,9 +18,12 @@ County-wide, every counted task counts once.
    (checked: drawn for a counted task; with enterprise_basis = "entered", only those with at
    least one result entered)
 3. Risk-class ratio (95%)           = tasks whose draw used credit-risk classes / tasks drawn
-   (a bot draw is stratified by class; a platform draw counts when at least one of its objects
-   carries a class A–D; tasks not yet drawn are left out of both sides; with
-   risk_single_counts = false, single-department tasks are left out of both sides)
+   (a draw used classes when the share of classified objects (class A–D) in its population is
+   at least `risk_classified_share` (default 90%): for a bot draw the population is the
+   eligible objects it drew from (its strata), for a platform draw, whose population the bot
+   does not see, the objects drawn; so a county that never imported grades scores 0%, not
+   100%; tasks not yet drawn are left out of both sides; with risk_single_counts = false,
+   single-department tasks are left out of both sides)
 4. Completion rate                  = published entries / expected entries
    (expected: one entry per drawn object and participating department, lead and joined;
    for D: D's own entries in the tasks D takes part in)
@@ -55,6 +58,7 @@ class KpiRules:
     target_joint: float = 0.60
     target_joint_enterprises: float = 0.50
     target_risk: float = 0.95
+    risk_classified_share: float = 0.90  # a draw uses classes when this share was classified
     counted_states: tuple[str, ...] = DEFAULT_COUNTED
     partner_counting: PartnerCounting = "lead_only"
     risk_single_counts: bool = True
@@ -129,6 +133,8 @@ class TaskFact:
     draw_source: str | None = None  # 'bot' | 'platform' | None (not drawn)
     objects: tuple[ObjectFact, ...] = ()
     result_deadline: date | None = None
+    # (classified, all) eligible objects the draw drew from; None: not known (platform draw)
+    population: tuple[int, int] | None = None
 
     @property
     def joint(self) -> bool:
@@ -143,12 +149,19 @@ class TaskFact:
         return self.draw_source is not None
 
     @property
-    def uses_risk_classes(self) -> bool:
-        if self.draw_source == "bot":
-            return True
-        return self.draw_source == "platform" and any(
-            o.risk_class in RISK_CLASSES for o in self.objects
-        )
+    def classified_share(self) -> float | None:
+        """The share of classified objects in the draw's population (the drawn objects when
+        the population is not known); None when there is nothing to count."""
+        if self.population is not None:
+            classified, total = self.population
+        else:
+            classified = sum(o.risk_class in RISK_CLASSES for o in self.objects)
+            total = len(self.objects)
+        return classified / total if total else None
+
+    def uses_risk_classes(self, threshold: float) -> bool:
+        share = self.classified_share
+        return self.drawn and share is not None and share >= threshold
 
 
 @dataclass(frozen=True)
@@ -302,7 +315,11 @@ def compute(facts: Facts, rules: KpiRules, department: str | None = None) -> Kpi
     joint_enterprises = Ratio(len(joint_codes), len(all_codes), rules.target_joint_enterprises)
 
     risk_scope = [t for t in mine if t.drawn and (rules.risk_single_counts or t.joint)]
-    risk = Ratio(sum(t.uses_risk_classes for t in risk_scope), len(risk_scope), rules.target_risk)
+    risk = Ratio(
+        sum(t.uses_risk_classes(rules.risk_classified_share) for t in risk_scope),
+        len(risk_scope),
+        rules.target_risk,
+    )
 
     # Entries: one per drawn object and participating department (D's own for a department).
     involved = [t for t in inspections if department is None or department in t.departments]

@@ -84,7 +84,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("holiday", frozenset({Role.ADMIN}), Where.PRIVATE),
     CommandSpec("draw", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
     CommandSpec("drawimport", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
-    CommandSpec("verify", frozenset({Role.ADMIN, Role.LIAISON}), Where.ANY),
+    CommandSpec("verify", ANY_ROLE, Where.ANY),  # anyone registered may check a draw
     CommandSpec("acks", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
     CommandSpec("swap", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),
     CommandSpec("notice", frozenset({Role.ADMIN, Role.LIAISON}), Where.PRIVATE),

@@ -95,8 +95,14 @@ async def inputs(conn: Conn, task: Task, base: rules.Rules) -> rules.DrawInputs:
     names = {
         r[0]: r[1] for r in await _all(conn, "SELECT code, name FROM departments ORDER BY code")
     }
+    declared = {
+        inv.department_code: inv.inspectors
+        for inv in task.invitations
+        if inv.answer is Answer.JOINED and inv.inspectors
+    }
     departments = tuple(
-        rules.DepartmentIn(code, names.get(code, code), tuple(texts[code])) for code in items
+        rules.DepartmentIn(code, names.get(code, code), tuple(texts[code]), declared.get(code))
+        for code in items
     )
     industry = task.industry.strip()
     objects = tuple(
@@ -134,6 +140,8 @@ async def inputs(conn: Conn, task: Task, base: rules.Rules) -> rules.DrawInputs:
             list(items),
         )
     )
+    before = await previous_draws(conn, task, set(codes)) if base.rotation else []
+    pairs = await assigned_pairs(conn, before)
     return rules.DrawInputs(
         industry=industry,
         window_start=task.window_start,
@@ -145,6 +153,8 @@ async def inputs(conn: Conn, task: Task, base: rules.Rules) -> rules.DrawInputs:
         conflicts=conflicts,
         prior=await prior_draws(conn, task, set(codes)),
         rules=base,
+        previous=frozenset(pairs),
+        previous_tasks=tuple(sorted(before)),
     )
 
 
@@ -173,6 +183,52 @@ async def prior_draws(conn: Conn, task: Task, items: set[str]) -> dict[str, int]
         ):
             counts[r[0]] = counts.get(r[0], 0) + 1
     return counts
+
+
+async def previous_draws(conn: Conn, task: Task, items: set[str]) -> list[int]:
+    """For the rotation rule: for each item of this task the task of the latest earlier draw
+    that had that item (a task without items: the latest draw of the same industry)."""
+    from bot.store import tasks as task_store
+
+    rows = await _all(
+        conn,
+        "SELECT t.id FROM draws d JOIN tasks t ON t.id = d.task_id"
+        " WHERE t.id != ? AND t.state != 'cancelled' ORDER BY d.created_at DESC, t.id DESC",
+        (task.id,),
+    )
+    open_items = set(items)
+    found: list[int] = []
+    for row in rows:
+        other = await task_store.load(conn, row[0])
+        if other is None:
+            continue
+        if not items:
+            if other.industry.strip() == task.industry.strip():
+                return [other.id]
+            continue
+        theirs = {c for cs in task_items(other).values() for c in cs}
+        if open_items & theirs:
+            found.append(other.id)
+            open_items -= theirs
+        if not open_items:
+            break
+    return found
+
+
+async def assigned_pairs(conn: Conn, task_ids: Sequence[int]) -> set[tuple[str, str]]:
+    """(certificate_no, credit_code) of the current (not replaced) assignments of those tasks."""
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(list(task_ids)):
+        for r in await _all(
+            conn,
+            "SELECT i.certificate_no, o.credit_code FROM draw_assignments a"
+            " JOIN inspectors i ON i.id = a.inspector_id"
+            " JOIN draw_objects o ON o.task_id = a.task_id AND o.seq = a.seq"
+            f" WHERE a.replaced_at IS NULL AND a.task_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            found.add((r[0], r[1]))
+    return found
 
 
 # -- the recorded draw --------------------------------------------------------------------------
@@ -561,6 +617,19 @@ async def notices(conn: Conn, task_id: int | None = None) -> list[Notice]:
         for r in rows
         if r[11] > 0
     ]
+
+
+async def notice_message(conn: Conn, task_id: int, inspector_id: int) -> int | None:
+    """The outbox row of the latest task notice queued for this inspector (the first, or one
+    sent when they came in as a replacement), the one to edit when their enterprises change."""
+    key = f"draw:{task_id}:notice:{inspector_id}"
+    row = await _one(
+        conn,
+        "SELECT id FROM outbox WHERE kind = 'text' AND (dedup_key = ? OR dedup_key LIKE ?)"
+        " AND dedup_key NOT LIKE ? ORDER BY id DESC LIMIT 1",
+        (key, f"{key}:%", "%#%"),
+    )
+    return int(row[0]) if row else None
 
 
 async def mark(conn: Conn, task_id: int, inspector_id: int, column: str) -> bool:

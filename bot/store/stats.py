@@ -9,6 +9,7 @@ from datetime import date
 from bot.db import Database
 from bot.domain import kpi
 from bot.domain.reminders import report_deadlines
+from bot.store import draw as draw_store
 
 
 async def department_names(db: Database) -> dict[str, str]:
@@ -19,6 +20,17 @@ async def department_names(db: Database) -> dict[str, str]:
 async def category_labels(db: Database) -> dict[int, str]:
     rows = await db.fetchall("SELECT code, label FROM result_categories ORDER BY sort")
     return {int(r["code"]): r["label"] for r in rows}
+
+
+def population(source: str | None, result: bytes | None) -> tuple[int, int] | None:
+    """(classified, all) eligible objects a bot draw drew from, from the strata recorded with
+    its result; None for a platform draw (its population is not known) or no draw."""
+    if source != "bot" or result is None:
+        return None
+    strata = json.loads(draw_store.unpack(result)).get("strata", [])
+    total = sum(int(s[1]) for s in strata)
+    classified = sum(int(s[1]) for s in strata if s[0] in kpi.RISK_CLASSES)
+    return classified, total
 
 
 async def load_facts(
@@ -33,8 +45,8 @@ async def load_facts(
     their draws, results and training sessions, and the report submissions of the period."""
     start, end = period.start.isoformat(), period.end.isoformat()
     task_rows = await db.fetchall(
-        "SELECT t.id, t.state, t.lead_department, t.window_start, t.window_end, d.source"
-        " FROM tasks t LEFT JOIN draws d ON d.task_id = t.id"
+        "SELECT t.id, t.state, t.lead_department, t.window_start, t.window_end, d.source,"
+        " d.result FROM tasks t LEFT JOIN draws d ON d.task_id = t.id"
         " WHERE t.window_start BETWEEN ? AND ? ORDER BY t.id",
         (start, end),
     )
@@ -104,6 +116,7 @@ async def load_facts(
             result_deadline=(
                 result_deadline(date.fromisoformat(r["window_end"])) if result_deadline else None
             ),
+            population=population(r["source"], r["result"]),
         )
         for r in task_rows
     )

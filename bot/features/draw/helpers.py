@@ -22,6 +22,7 @@ def base_rules(svc: Services) -> rules.Rules:
         yearly_cap=t.yearly_cap,
         per_department=t.per_department,
         min_per_object=t.min_per_object,
+        rotation=t.rotation,
     )
 
 
@@ -34,8 +35,11 @@ def concerned(identity: Identity, task: Task) -> bool:
 
 
 async def task_arg(
-    update: Update, context: Context, identity: Identity, *, lead: bool
+    update: Update, context: Context, identity: Identity, *, lead: bool, anyone: bool = False
 ) -> Task | None:
+    """The task named by the first argument, if this person may act on it (the lead's liaison
+    with `lead`; any registered person with `anyone`, as for /verify); otherwise the answer
+    saying why, and None."""
     args = context.args or []
     given = args[0].lstrip("#") if args else ""
     if not given.isdigit():
@@ -43,7 +47,7 @@ async def task_arg(
         return None
     async with services(context).db.transaction() as conn:
         task = await task_store.load(conn, int(given))
-    if task is None or not concerned(identity, task):
+    if task is None or not (anyone or concerned(identity, task)):
         await reply(update, context, "draw/usage.j2", problem="not_found", given=given)
         return None
     if lead and not is_lead(identity, task):

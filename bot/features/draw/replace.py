@@ -9,6 +9,8 @@ from bot import clock
 from bot.domain import draw as rules
 from bot.domain import draw_audit as chain_rules
 from bot.features.draw.notices import send_notices
+from bot.features.draw.views import notice_view
+from bot.render import split_html
 from bot.services import Services
 from bot.store import audit, outbox
 from bot.store import draw as store
@@ -109,6 +111,7 @@ async def replace(
         },
     )
     await send_notices(conn, svc, task, [new.id], key=f":{kind}:{counter}")
+    await tell_removed(conn, svc, task, old, kind=kind, reason=reason, counter=counter)
     names = await task_store.department_names(conn)
     users = await task_store.liaisons(conn, {task.lead_department, old.department_code})
     rendered = svc.renderer.message(
@@ -126,3 +129,55 @@ async def replace(
     for uid in sorted({u for us in users.values() for u in us}):
         await outbox.enqueue(conn, uid, rendered, dedup_key=f"draw:{task.id}:repl:{counter}:{uid}")
     return new
+
+
+async def tell_removed(
+    conn: Conn,
+    svc: Services,
+    task: Task,
+    old: store.Assignment,
+    *,
+    kind: str,
+    reason: str,
+    counter: int,
+) -> None:
+    """The inspector taken off an object: told why when a liaison swapped them (/swap), and
+    their task notice updated (edited in place, or sent again when it no longer fits one
+    message) so it lists only the enterprises they still hold."""
+    if old.tg_user_id is None:
+        return
+    view = await notice_view(conn, task, old.inspector_id)
+    if kind == "swap":
+        found = (await store.objects(conn, [old.credit_code])).get(old.credit_code)
+        await outbox.enqueue(
+            conn,
+            old.tg_user_id,
+            svc.renderer.message(
+                "draw/swapped_out.j2",
+                task=task,
+                seq=old.seq,
+                credit_code=old.credit_code,
+                object=found,
+                reason=reason,
+                remaining=view["total"],
+            ),
+            dedup_key=f"draw:{task.id}:out:{counter}",
+        )
+    of = await store.notice_message(conn, task.id, old.inspector_id)
+    if of is None:
+        return
+    if view["total"]:
+        rendered = svc.renderer.message("draw/notice.j2", **view)
+    else:
+        rendered = svc.renderer.message("draw/notice_withdrawn.j2", task=task)
+    if len(split_html(rendered.text)) == 1:
+        await outbox.enqueue_edit(
+            conn, of, rendered, dedup_key=f"draw:{task.id}:notice-edit:{old.inspector_id}:{counter}"
+        )
+    else:
+        await outbox.enqueue(
+            conn,
+            old.tg_user_id,
+            rendered,
+            dedup_key=f"draw:{task.id}:notice:{old.inspector_id}:{kind}:{counter}",
+        )

@@ -55,6 +55,7 @@ async def draw_command(update: Update, context: Context, identity: Identity) -> 
         yearly_cap=base.yearly_cap,
         per_department=base.per_department,
         min_per_object=base.min_per_object,
+        rotation=base.rotation,
     )
     async with svc.db.transaction() as conn:
         inputs = await store.inputs(conn, task, chosen)

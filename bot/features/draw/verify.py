@@ -122,8 +122,8 @@ async def verify_task(
 
 @command("verify")
 async def verify_command(update: Update, context: Context, identity: Identity) -> None:
-    """In private chat or the coordination group only: a draw's seed and hash are not for
-    whatever other group the bot is in."""
+    """Any registered person, for any task, in private chat or the coordination group only: a
+    draw's seed and hash are not for whatever other group the bot is in."""
     chat = update.effective_chat
     assert chat is not None
     if chat.type != ChatType.PRIVATE:
@@ -139,7 +139,7 @@ async def verify_command(update: Update, context: Context, identity: Identity) -
                 )
             await reply(update, context, "draw/verify_where.j2")
             return
-    task = await task_arg(update, context, identity, lead=False)
+    task = await task_arg(update, context, identity, lead=False, anyone=True)
     if task is None:
         return
     args = context.args or []

@@ -16,9 +16,7 @@ from bot.store import tasks as task_store
 from bot.store.tasks import Conn, Task
 
 NOTICE_OBJECTS = 20  # enterprises listed in one notice (the rest: the group's .xlsx)
-
-
-CONFLICT_BUTTONS = 10
+PAGE_ENTERPRISES = 5  # enterprises whose buttons (申请回避, 📍 入企登记) one keyboard page shows
 
 
 _PLAIN: Renderer | None = None
@@ -96,12 +94,20 @@ def export_in_xlsx(data: bytes) -> bytes | None:
         wb.close()
 
 
-async def notice_view(conn: Conn, task: Task, inspector_id: int) -> dict[str, Any]:
+def pages(total: int) -> int:
+    return max(1, -(-total // PAGE_ENTERPRISES))
+
+
+async def notice_view(conn: Conn, task: Task, inspector_id: int, page: int = 0) -> dict[str, Any]:
+    """An inspector's task notice: up to NOTICE_OBJECTS enterprises listed; the buttons of
+    every one of their enterprises, PAGE_ENTERPRISES a page (`page` from 0, kept in range)."""
     rows = await store.assignments(conn, task.id)
     mine = sorted({a.seq for a in rows if a.inspector_id == inspector_id})
     names = await task_store.department_names(conn)
     items = store.task_items(task)
     item_names = await task_store.item_names(conn, [c for cs in items.values() for c in cs])
+    count = pages(len(mine))
+    page = min(max(page, 0), count - 1)
     shown = set(mine[:NOTICE_OBJECTS])
     details = await store.objects(conn, {a.credit_code for a in rows if a.seq in shown})
     enterprises = []
@@ -122,5 +128,8 @@ async def notice_view(conn: Conn, task: Task, inspector_id: int) -> dict[str, An
         more=len(mine) - len(enterprises),
         total=len(mine),
         items={d: [item_names.get(c, c) for c in cs] for d, cs in items.items()},
-        buttons=[e["seq"] for e in enterprises[:CONFLICT_BUTTONS]],
+        buttons=mine[page * PAGE_ENTERPRISES : (page + 1) * PAGE_ENTERPRISES],
+        page=page,
+        pages=count,
+        page_size=PAGE_ENTERPRISES,
     )
