@@ -458,7 +458,9 @@ def test_department_references() -> None:
     ]
     result = _validate("inspectors", rows, departments=departments)
     assert [str(e) for e in result.errors] == [
-        "第 5 行「所属部门编码」：部门编码「XXX」不存在，请先导入部门名录或核对编码"
+        "第 5 行「所属部门编码」：部门编码「XXX」不存在，请先导入部门名录或核对编码。"
+        "已知部门：县民政局（MZJ）、县市场监管局（SCJG）"
+        "（可写部门编码、全称，或在部门名录的「简称/别名」列登记）"
     ]
     result = _validate("inspectors", rows[:-1], departments=departments)
     assert result.ok
