@@ -103,7 +103,9 @@ MSG_UNKNOWN_DEPARTMENT = "部门编码「{code}」不存在，请先导入部门
 MSG_CLOSEST_DEPARTMENTS = (
     "。最接近的已知部门：{names}（可写部门编码、全称，或在部门名录的「简称/别名」列登记这个写法）"
 )
-MSG_KNOWN_DEPARTMENTS = "。已知部门：{names}（可写部门编码、全称，或在部门名录的「简称/别名」列登记）"
+MSG_KNOWN_DEPARTMENTS = (
+    "。已知部门：{names}（可写部门编码、全称，或在部门名录的「简称/别名」列登记）"
+)
 MSG_AMBIGUOUS_DEPARTMENT = "「{name}」可指不止一个部门：{names}，请写部门编码"
 MSG_NO_DEPARTMENTS = "部门编码「{code}」不存在：系统里还没有任何部门，请先导入部门名录"
 MSG_TOO_LONG = "内容过长（{length} 个字符，上限 {limit}）"
@@ -519,7 +521,8 @@ def department_key(value: CellValue) -> str:
 
 def split_aliases(value: str) -> list[str]:
     """'县市场监管局、市场监管部门' -> the aliases, trimmed, without repeats."""
-    return list(dict.fromkeys(p.strip(_STRIP) for p in _ALIAS_SPLIT.split(value) if p.strip(_STRIP)))
+    parts = (p.strip(_STRIP) for p in _ALIAS_SPLIT.split(value))
+    return list(dict.fromkeys(p for p in parts if p))
 
 
 def department_resolver(
@@ -895,8 +898,7 @@ _ITEMS = KindSpec(
             "事项名称",
             "text",
             required=True,
-            aliases="item_name 名称 抽查事项 检查事项 抽查事项名称 检查事项名称 抽查项目"
-            " 事项",
+            aliases="item_name 名称 抽查事项 检查事项 抽查事项名称 检查事项名称 抽查项目 事项",
             note="抽查事项的名称。",
             example="食品经营许可情况的检查",
             width=30,
@@ -1123,8 +1125,10 @@ def map_header(
         c.header
         for c in spec.required
         if c.field not in columns
-        and not (c.field in generated and all(r.field in columns for r in spec.required
-                                              if r.field not in generated))
+        and not (
+            c.field in generated
+            and all(r.field in columns for r in spec.required if r.field not in generated)
+        )
     ]
     return HeaderMap(
         spec,
