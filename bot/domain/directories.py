@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, Union
 
@@ -1053,6 +1053,7 @@ class HeaderMap:
     duplicates: dict[str, list[int]]  # field -> column indexes when named more than once
     unknown_columns: list[int] = field(default_factory=list)  # 0-based, of `unknown`
     top_row: int = 0  # first Excel row of the header (`row` - 1 for a two-row header)
+    pending: list[Row] = field(default_factory=list)  # read past the header: data (`locate_header`)
 
     def __post_init__(self) -> None:
         self.top_row = self.top_row or self.row
@@ -1179,8 +1180,12 @@ def locate_header(
 ) -> Any:
     """Consume rows up to and including the header and return `build(row, cells, top_row)`
     for it; the header is one row, or two rows read as one (`combine_header`). A built header
-    has `.ok` and `.recognised`; the first usable one wins, else the best candidate (most
-    recognised columns), else None (no non-blank row)."""
+    has `.ok`, `.recognised` and `.pending`; the first usable one wins, else the best candidate
+    (most recognised columns), else None (no non-blank row).
+
+    A usable one-row header is read together with the next non-blank row when that names more
+    columns (抽查时间 above 开始日期｜结束日期); otherwise that row is data, handed back in
+    `.pending` (the caller reads it before the rest)."""
     best: Any = None
     previous: Row | None = None
     scanned = 0
@@ -1194,6 +1199,16 @@ def locate_header(
             if pair.recognised > candidate.recognised and (pair.ok or not candidate.ok):
                 candidate = pair
         if candidate.ok:
+            if candidate.top_row != row_no:
+                return candidate
+            for next_no, next_cells in rows:
+                if all(is_blank(c) for c in next_cells):
+                    continue
+                pair = build(next_no, combine_header(cells, next_cells, known), row_no)
+                if pair.ok and pair.recognised > candidate.recognised:
+                    return pair
+                candidate.pending = [(next_no, next_cells)]
+                break
             return candidate
         if best is None or candidate.recognised > best.recognised:
             best = candidate
@@ -1318,7 +1333,7 @@ def validate_rows(
     row_numbers: list[int] = []
     data: list[Sequence[CellValue]] = []
     skipped: list[int] = []
-    for row_no, cells in rows:
+    for row_no, cells in chain(header.pending, rows):
         if not any(cells):
             continue
         if skipped_row(cells) is not None:

@@ -48,6 +48,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 
 from bot.domain.directories import (
     MSG_DUPLICATE,
@@ -456,7 +457,10 @@ def header_field(value: CellValue) -> str | None:
     found = _ALIASES.get(key)
     if found is None:
         bare = re.sub(r"[(（][^)）]*[)）]", "", unicodedata.normalize("NFKC", cell_text(value)))
-        found = _ALIASES.get(normalize_header(bare))
+        key = normalize_header(bare)
+        found = _ALIASES.get(key)
+    if found is None and ("起止" in key or key.endswith(("时间", "时限", "期限"))):
+        found = "period"  # 计划实施时间, 抽查检查实施时间 …: one column for the period
     return found
 
 
@@ -469,6 +473,7 @@ class _Header:
     top_row: int = 0
     unknown: list[str] = field(default_factory=list)
     unknown_columns: list[int] = field(default_factory=list)
+    pending: list[Row] = field(default_factory=list)
 
     @property
     def missing(self) -> list[str]:
@@ -558,11 +563,11 @@ def parse_plan(
     is None, a year in a title row above the header, then `default_year` (the file name's);
     `industries` are the known industry tags (derive_industry)."""
     iterator = iter(rows)
-    titles: list[str] = []
+    titles: list[tuple[int, str]] = []
 
     def watched() -> Iterator[Row]:
         for row in iterator:
-            titles.append(" ".join(cell_text(c) for c in row[1] if not is_blank(c)))
+            titles.append((row[0], " ".join(cell_text(c) for c in row[1] if not is_blank(c))))
             yield row
 
     header: _Header | None = locate_header(watched(), _map_header, lambda c: bool(header_field(c)))
@@ -570,7 +575,8 @@ def parse_plan(
     if problem is not None or header is None:
         return PlanResult(file_error=problem)
     if year is None:
-        year = next((y for t in titles if (y := title_year(t))), None) or default_year
+        above = (text for row_no, text in titles if row_no < header.top_row)
+        year = next((y for text in above if (y := title_year(text))), None) or default_year
     resolve = department_resolver(departments, aliases)
     known = sorted({t for t in industries if t}, key=len, reverse=True)
     tasks: list[_Task] = []
@@ -608,7 +614,7 @@ def parse_plan(
         if text and text not in task.items:
             task.items.append(text)
 
-    for row_no, cells in iterator:
+    for row_no, cells in chain(header.pending, iterator):
         if all(is_blank(c) for c in cells):
             continue
         if skipped_row(cells) is not None:
