@@ -293,7 +293,7 @@ def export_rows(items: list[domain.PlanItem], names: dict[str, str]) -> list[lis
             item.industry,
             names.get(item.lead, item.lead),
             "、".join(names.get(p, p) for p in item.partners),
-            item.ratio_shown,
+            domain.ratio_phrase_text(item),
             item.start.isoformat(),
             item.end.isoformat(),
         ]

@@ -321,6 +321,13 @@ async def test_published_layouts_by_upload(bot: Harness) -> None:
     school = plan["民办学校联合检查"]
     assert school["object_count"] == 20 and school["ratio"] == pytest.approx(0.1)
     assert "养老机构一业一查" not in plan  # 2024 is covered again (宾馆旅店), so it is replaced
+    [summary] = await h.say(ADMIN_ID, "/plan 2026")
+    assert "3%，2次/年" in summary.text and "10%（20户）" in summary.text
+    [doc] = await h.say(ADMIN_ID, "/plan export 2026")
+    assert doc.document is not None
+    sheet = openpyxl.load_workbook(io.BytesIO(doc.document.content)).worksheets[0]
+    ratios = [row[5].value for row in sheet.iter_rows(min_row=2)]
+    assert ratios == ["3%;2次/年", "3%;1次", "10%（20户）"]  # the export imports back
 
     [_, report] = await h.upload(
         ADMIN_ID, "两行表头.xlsx", pub.two_row_plan(False), "计划", expect=2

@@ -1333,16 +1333,25 @@ def validate_rows(
     row_numbers: list[int] = []
     data: list[Sequence[CellValue]] = []
     skipped: list[int] = []
+    # A title or note has no key of its own, or the key cell holds the note, or the same text
+    # as the next column (a title merged across): only such rows get the full look.
+    key_at = header.columns.get(spec.key, header.columns.get("name", 0))
+    other_at = next((i for i in sorted(header.columns.values()) if i != key_at), key_at)
     for row_no, cells in chain(header.pending, rows):
         if not any(cells):
             continue
-        if skipped_row(cells) is not None:
+        if len(cells) < width:
+            cells = (*cells, *([None] * (width - len(cells))))
+        key = cells[key_at]
+        if (
+            key is None
+            or key == ""
+            or (type(key) is str and (key[:1] in _NOTE_FIRST or key == cells[other_at]))
+        ) and skipped_row(cells) is not None:
             skipped.append(row_no)
             continue
         if len(data) >= max_rows:
             raise TooManyRows(MSG_TOO_MANY_ROWS.format(limit=max_rows))
-        if len(cells) < width:
-            cells = (*cells, *([None] * (width - len(cells))))
         row_numbers.append(row_no)
         data.append(cells)
 

@@ -250,6 +250,17 @@ def ratio_text(ratio: float) -> str:
     return f"{round(ratio * 100, 4):g}%"
 
 
+def ratio_phrase_text(item: PlanItem) -> str:
+    """The ratio as the plan writes it, read back by `parse_ratio_phrase`: '3%;2次/年',
+    '10%（20户）', '5%'."""
+    text = item.ratio_shown
+    if item.frequency:
+        text += f";{item.frequency}"
+    if item.count is not None:
+        text += f"（{item.count}户）"
+    return text
+
+
 def _bare_ratio(number: float, percent: bool, shown: str) -> float:
     if number != number or number in (float("inf"), float("-inf")):
         raise CellError(MSG_RATIO.format(value=shown))
