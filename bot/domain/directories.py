@@ -889,7 +889,7 @@ _ITEMS = KindSpec(
             "code",
             required=True,
             aliases="item_code 编码 事项代码 代码 抽查事项编码",
-            note="事项的唯一编码。",
+            note="事项的唯一编码。文件里整列没有时，按部门和事项名称生成（再次导入时保持不变）。",
             example="SCJG-001",
             width=14,
         ),
