@@ -147,6 +147,7 @@ def _prepare(
     departments: dict[str, str],
     today: date,
     tunables: Tunables,
+    aliases: dict[str, str] | None = None,
 ) -> _Prepared:
     """Read and validate (runs in a worker thread; no database access)."""
     try:
@@ -169,12 +170,15 @@ def _prepare(
             warnings: list[str] = []
             if index > 0:
                 warnings.append(WARN_SHEET.format(sheet=sheet.name))
-            if header.row > 1:
-                warnings.append(WARN_HEADER_ROW.format(row=header.row, skipped=header.row - 1))
+            if header.top_row > 1:
+                warnings.append(
+                    WARN_HEADER_ROW.format(row=header.rows_shown, skipped=header.top_row - 1)
+                )
             result = validate_rows(
                 header,
                 rows,
                 departments=departments,
+                aliases=aliases,
                 today=today,
                 max_errors=tunables.error_rows_shown,
             )
@@ -255,9 +259,13 @@ async def import_file(
         raise ValueError(f"unknown directory kind: {kind!r}")
     kind = resolved
     started = time.perf_counter()
-    departments = await store.department_names(db) if kind in ("inspectors", "items") else {}
+    wants_departments = kind in ("inspectors", "items")
+    departments = await store.department_names(db) if wants_departments else {}
+    aliases = await store.department_aliases(db) if wants_departments else {}
     today = clock.now().astimezone(tz).date()  # "today" for certificate expiry warnings
-    prepared = await asyncio.to_thread(_prepare, kind, filename, data, departments, today, tunables)
+    prepared = await asyncio.to_thread(
+        _prepare, kind, filename, data, departments, today, tunables, aliases
+    )
     report = _report_from(kind, filename, dry_run, prepared, started)
     result = prepared.result
     if result is None or not report.ok:

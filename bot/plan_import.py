@@ -28,6 +28,7 @@ from bot.domain.results import neutralise
 from bot.importer import file_message
 from bot.store import audit
 from bot.store import directories as directory_store
+from bot.store import tasks as task_store
 from bot.tabular import TableError, open_table
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,25 @@ class PlanReport:
     error_count: int = 0
     file_error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    partners: int = 0  # partner departments over all tasks written (or checked)
+
+
+@dataclass(frozen=True)
+class _Directory:
+    """What the parser needs from the database: departments, their aliases, known industries."""
+
+    departments: dict[str, str]
+    aliases: dict[str, str]
+    industries: list[str]
 
 
 def _prepare(
-    filename: str, data: bytes, departments: dict[str, str], tunables: Tunables
+    filename: str,
+    data: bytes,
+    directory: _Directory,
+    tunables: Tunables,
+    year: int | None = None,
 ) -> tuple[domain.PlanResult, list[str]]:
     try:
         table = open_table(
@@ -62,7 +78,13 @@ def _prepare(
         result: domain.PlanResult | None = None
         for sheet in table.sheets:  # the first sheet with a usable header
             candidate = domain.parse_plan(
-                sheet.rows(), departments, max_errors=tunables.error_rows_shown
+                sheet.rows(),
+                directory.departments,
+                aliases=directory.aliases,
+                industries=directory.industries,
+                year=year,
+                default_year=domain.title_year(filename),
+                max_errors=tunables.error_rows_shown,
             )
             if result is None or candidate.header_row is not None:
                 result = candidate
@@ -85,10 +107,21 @@ async def import_plan(
     dry_run: bool = False,
     actor: int | None = None,
     tunables: Tunables = Tunables(),  # noqa: B008 (frozen dataclass)
+    year: int | None = None,
 ) -> PlanReport:
-    """Validate the whole file; then replace the plan of every year it covers, or write nothing."""
-    departments = await directory_store.department_names(db)
-    result, warnings = await asyncio.to_thread(_prepare, filename, data, departments, tunables)
+    """Validate the whole file; then replace the plan of every year it covers, or write nothing.
+
+    `year` is the plan year the caption names ("2026年双随机抽查计划"); without it, the year of
+    a title row above the header, then the one in the file name, dates periods written without
+    a year ("3月—12月")."""
+    async with db.transaction() as conn:  # one consistent read
+        industries = await task_store.industries(conn, 500)
+    directory = _Directory(
+        await directory_store.department_names(db),
+        await directory_store.department_aliases(db),
+        industries,
+    )
+    result, warnings = await asyncio.to_thread(_prepare, filename, data, directory, tunables, year)
     report = PlanReport(
         filename=filename,
         dry_run=dry_run,
@@ -96,13 +129,15 @@ async def import_plan(
         errors=list(result.errors),
         error_count=result.error_count,
         file_error=result.file_error,
-        warnings=warnings,
+        warnings=[*warnings, *result.warnings],
+        ignored_columns=list(result.ignored_columns),
     )
     if not result.ok:
         if not dry_run:
             await _audit(db, report, actor, "failed")
         return report
     report.years = result.years
+    report.partners = sum(len(i.partners) for i in result.items)
     for year in report.years:
         row = await db.fetchone("SELECT count(*) FROM plan_items WHERE year = ?", (year,))
         report.replaced[year] = int(row[0]) if row else 0
@@ -116,8 +151,9 @@ async def import_plan(
                 await conn.execute("DELETE FROM plan_items WHERE year = ?", (year,))
             await conn.executemany(
                 "INSERT INTO plan_items (year, seq, name, industry, lead_department,"
-                " partner_departments, ratio, start_date, end_date, imported_at, imported_by)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " partner_departments, ratio, start_date, end_date, imported_at, imported_by,"
+                " frequency, object_count, items, scope, mode)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         i.year,
@@ -131,6 +167,11 @@ async def import_plan(
                         i.end.isoformat(),
                         now,
                         actor,
+                        i.frequency,
+                        i.count,
+                        i.items,
+                        i.scope,
+                        i.mode,
                     )
                     for i in result.items
                 ],
@@ -183,7 +224,8 @@ async def _audit(db: Database, report: PlanReport, actor: int | None, outcome: s
 async def load_items(db: Database, year: int) -> list[domain.PlanItem]:
     rows = await db.fetchall(
         "SELECT year, seq, name, industry, lead_department, partner_departments, ratio,"
-        " start_date, end_date FROM plan_items WHERE year = ? ORDER BY seq",
+        " start_date, end_date, frequency, object_count, items, scope, mode"
+        " FROM plan_items WHERE year = ? ORDER BY seq",
         (year,),
     )
     return [
@@ -197,6 +239,11 @@ async def load_items(db: Database, year: int) -> list[domain.PlanItem]:
             ratio=float(r["ratio"]),
             start=date.fromisoformat(r["start_date"]),
             end=date.fromisoformat(r["end_date"]),
+            frequency=r["frequency"],
+            count=None if r["object_count"] is None else int(r["object_count"]),
+            items=r["items"],
+            scope=r["scope"],
+            mode=r["mode"],
         )
         for r in rows
     ]
@@ -246,7 +293,7 @@ def export_rows(items: list[domain.PlanItem], names: dict[str, str]) -> list[lis
             item.industry,
             names.get(item.lead, item.lead),
             "、".join(names.get(p, p) for p in item.partners),
-            item.ratio_shown,
+            domain.ratio_phrase_text(item),
             item.start.isoformat(),
             item.end.isoformat(),
         ]

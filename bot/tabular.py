@@ -9,6 +9,13 @@ Excel (the first row is 1) and `values` is a tuple of cell values: `str`, `int`,
 `date` / `datetime` (date cells; `time` / `timedelta` for time-only and duration cells), `None`,
 or `""` for an empty cell. Rows without any content are left out. CSV cells are always `str`.
 
+Merged cells (xlsx/xlsm/xls, where calamine reports them) are filled: every cell of a merged
+range takes the value of its top-left cell, down and across, in the rows that have content of
+their own. So a task name merged over the rows of its partner departments, a department named
+once per block of items, or a header 抽查时间 merged over 开始日期｜结束日期 reads as if written
+out in every row. A title merged across the sheet then shows the same text in every column:
+`bot.domain.directories.banner_text` recognises such rows. A cell's line breaks are kept.
+
 Workbooks are read by python-calamine (the Rust calamine library): xlsx/xlsm, the old binary
 .xls that county offices still send, and OpenDocument .ods. It handles shared and inline strings,
 rich text, formulas (cached values), date formats and the 1904 date system. Before calamine sees
@@ -298,7 +305,9 @@ def _sheet_reader(book: CalamineWorkbook, name: str, broken: str) -> Callable[[]
             sheet = book.get_sheet_by_name(name)  # calamine reads the whole worksheet here
         except BaseException as exc:
             raise _reader_error(exc, broken) from None
-        return _iter_sheet(sheet.start, sheet.iter_rows())
+        merged = _merged_ranges(sheet)
+        rows = _iter_sheet(sheet.start, sheet.iter_rows())
+        return _fill_merged(rows, merged) if merged else rows
 
     return rows
 
@@ -313,6 +322,50 @@ def _reader_error(exc: BaseException, broken: str) -> BaseException:
 
 # What calamine raises for a file it cannot read (besides a panic).
 _CALAMINE_ERRORS = (CalamineError, ValueError, OSError, EOFError, UnicodeDecodeError)
+
+
+MergedRange = tuple[tuple[int, int], tuple[int, int]]  # 0-based (row, column), inclusive
+
+
+def _merged_ranges(sheet: Any) -> list[MergedRange]:
+    """The sheet's merged ranges larger than one cell (calamine knows them for xlsx and xls)."""
+    try:
+        found = sheet.merged_cell_ranges
+    except (AttributeError, ValueError, CalamineError):
+        return []
+    return [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in found or () if (r0, c0) != (r1, c1)]
+
+
+def _fill_merged(rows: Iterator[Row], merged: list[MergedRange]) -> Iterator[Row]:
+    """Fill every cell of a merged range with its top-left value (the only one Excel keeps).
+
+    Rows are Excel-numbered and arrive in order; a range whose top row has no content fills
+    nothing. Rows without content of their own stay left out (a merged block reaching below the
+    data does not create rows)."""
+    by_row: dict[int, list[tuple[int, int, int]]] = {}  # Excel row -> (first col, last col, id)
+    tops: dict[int, int] = {}  # range id -> its top Excel row
+    for index, ((r0, c0), (r1, c1)) in enumerate(merged):
+        tops[index] = r0 + 1
+        for row in range(r0 + 1, r1 + 2):
+            by_row.setdefault(row, []).append((c0, c1, index))
+    values: dict[int, CellValue] = {}  # range id -> value of its top-left cell
+    for number, cells in rows:
+        spans = by_row.get(number)
+        if not spans:
+            yield number, cells
+            continue
+        out = list(cells)
+        for c0, c1, index in spans:
+            if tops[index] == number:
+                values[index] = out[c0] if c0 < len(out) else None
+            value = values.get(index)
+            if value is None or value == "":
+                continue
+            if len(out) <= c1:
+                out.extend([None] * (c1 + 1 - len(out)))
+            for column in range(c0, c1 + 1):
+                out[column] = value
+        yield number, tuple(out)
 
 
 def _iter_sheet(start: tuple[int, int] | None, cells: Iterator[list[Any]]) -> Iterator[Row]:

@@ -481,7 +481,7 @@ async def test_title_row_extra_columns_and_english_headers(db: Database) -> None
     report = await importer.import_file(db, "objects", "o.xlsx", data)
     assert report.ok and report.added == 2 and report.header_row == 2, report
     assert "表头在第 2 行，前面的 1 行已跳过。" in report.warnings
-    assert "以下列无法识别，已忽略：「备注」。" in report.warnings
+    assert "已忽略的列：「备注」（无法识别，内容未导入）。" in report.warnings
     assert report.ignored_columns == ["备注"]
 
 
@@ -547,7 +547,9 @@ async def test_unknown_department_codes(db: Database) -> None:
     )
     report = await importer.import_file(db, "inspectors", "人员.csv", text.encode())
     assert [str(e) for e in report.errors] == [
-        "第 3 行「所属部门编码」：部门编码「GAJ」不存在，请先导入部门名录或核对编码"
+        "第 3 行「所属部门编码」：部门编码「GAJ」不存在，请先导入部门名录或核对编码。已知部门："
+        "县民政局（MZJ）、县市场监管局（SCJG）、县文化和旅游局（WLJ）"
+        "（可写部门编码、全称，或在部门名录的「简称/别名」列登记）"
     ]
     assert await store.count_directory(db, "inspectors") == 0
 

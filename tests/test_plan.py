@@ -84,7 +84,12 @@ def test_every_kind_of_bad_row_and_all_or_nothing() -> None:
     assert shown[5] == "第 8 行「任务名称」：与第 2 行重复 (好的一行)"  # same year
     # row 9: the same name in another year is fine
     assert shown[6].startswith("第 10 行「开始日期」")
-    assert any(s.startswith("第 11 行「任务名称」：不能为空") for s in shown)
+    # row 11 has no name: it belongs to the task above, but its dates differ from that task's
+    assert any(
+        s.startswith("第 11 行「任务名称」：任务名称为空，这一行算作第 10 行任务「坏日期」")
+        and "「开始日期」与该任务不同" in s
+        for s in shown
+    )
     assert any(s.startswith("第 11 行「配合部门编码」") and "牵头部门" in s for s in shown)
     assert result.error_count == len(shown) == 9
 

@@ -11,12 +11,14 @@ the MSG_* constants below.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, Union
 
@@ -98,6 +100,13 @@ MSG_DATE_RANGE = "日期超出合理范围 ({value})"
 MSG_MONTH = "不是可识别的月份，请写成 2026-03、2026年3月 或 202603 ({value})"
 MSG_CATEGORY = "应为「一般」或「重点」({value})"
 MSG_UNKNOWN_DEPARTMENT = "部门编码「{code}」不存在，请先导入部门名录或核对编码"
+MSG_CLOSEST_DEPARTMENTS = (
+    "。最接近的已知部门：{names}（可写部门编码、全称，或在部门名录的「简称/别名」列登记这个写法）"
+)
+MSG_KNOWN_DEPARTMENTS = (
+    "。已知部门：{names}（可写部门编码、全称，或在部门名录的「简称/别名」列登记）"
+)
+MSG_AMBIGUOUS_DEPARTMENT = "「{name}」可指不止一个部门：{names}，请写部门编码"
 MSG_NO_DEPARTMENTS = "部门编码「{code}」不存在：系统里还没有任何部门，请先导入部门名录"
 MSG_TOO_LONG = "内容过长（{length} 个字符，上限 {limit}）"
 
@@ -108,8 +117,14 @@ MSG_HEADER_NOT_FOUND = "没有找到表头。第一行应为列名，例如：{e
 MSG_NO_ROWS = "文件里没有数据行（只有表头或全是空行）。"
 MSG_TOO_MANY_ROWS = "文件超过 {limit:,} 行数据，请拆分后分批导入。"
 
-WARN_IGNORED_COLUMNS = "以下列无法识别，已忽略：{columns}。"
+WARN_IGNORED_COLUMNS = "已忽略的列：{columns}（无法识别，内容未导入）。"
 WARN_HEADER_ROW = "表头在第 {row} 行，前面的 {skipped} 行已跳过。"
+WARN_SKIPPED_ROWS = "已跳过第 {rows} 行（标题、注释、填报人等说明行，不是数据）。"
+WARN_IGNORED_ONLY = "第 {rows} 行只在已忽略的列中有内容，未导入。"
+WARN_GENERATED_CODES = (
+    "文件中没有「事项编码」列：编码按部门和事项名称生成（如「{example}」），"
+    "再次导入同一部门的同名事项会更新同一条。"
+)
 WARN_SHEET = "使用了工作表「{sheet}」。"
 WARN_EXPIRED = "{count} 名人员的执法证已过期（第 {rows} 行），请核实或更新有效期。"
 WARN_NO_RISK = "{count} 个检查对象未填信用风险分类（第 {rows} 行），抽取时无法按风险分层。"
@@ -126,6 +141,7 @@ MAX_ROWS = 300_000  # data rows per file
 class Department:
     code: str
     name: str
+    aliases: str = ""  # '、'-separated short names people write (县市场监管局, 市场监管部门)
 
 
 @dataclass(slots=True)
@@ -160,6 +176,8 @@ class Item:
     category: str = ""  # '一般' / '重点' / ''
     object_type: str = ""
     content: str = ""
+    category_name: str = ""  # 抽查类别名称, as the published list writes it
+    note: str = ""  # 备注
 
 
 Record = Union[Department, Inspector, DirectoryObject, Item]  # noqa: UP007
@@ -300,6 +318,11 @@ def parse_tags(value: CellValue) -> str:
     if len(parts) == 1:
         return parts[0]
     return "、".join(dict.fromkeys(parts))
+
+
+def parse_aliases(value: CellValue) -> str:
+    """'县市场监管局，市场监管部门\n市场监管' -> '县市场监管局、市场监管部门、市场监管'."""
+    return "、".join(split_aliases(parse_text(value)))
 
 
 def parse_credit_code(value: CellValue) -> str:
@@ -488,30 +511,115 @@ def parse_category(value: CellValue) -> str:
     return found
 
 
-def department_resolver(departments: Mapping[str, str]) -> Callable[[CellValue], str]:
-    """Parser for a department reference: the code (exact or case-insensitive) or, when
-    unambiguous, the department's full name. `departments` maps code -> name."""
+_ALIAS_SPLIT = re.compile(r"[、,，;；/／|｜\n]+")
+
+
+def department_key(value: CellValue) -> str:
+    """A department name or alias as compared: NFKC, no spaces, brackets kept."""
+    return _INNER_SPACE.sub("", unicodedata.normalize("NFKC", cell_text(value)))
+
+
+def split_aliases(value: str) -> list[str]:
+    """'县市场监管局、市场监管部门' -> the aliases, trimmed, without repeats."""
+    parts = (p.strip(_STRIP) for p in _ALIAS_SPLIT.split(value))
+    return list(dict.fromkeys(p for p in parts if p))
+
+
+def department_resolver(
+    departments: Mapping[str, str], aliases: Mapping[str, str] | None = None
+) -> Callable[[CellValue], str]:
+    """Parser for a department reference: the code (exact or case-insensitive), the
+    department's full name, or one of its aliases (`aliases` maps code -> '、'-separated
+    aliases, the departments' 简称/别名 column), names compared without spaces and in NFKC.
+    A name two departments share is refused with both named; an unknown one lists the
+    closest known departments. `departments` maps code -> name."""
     codes = set(departments)
     by_upper: dict[str, str] = {}
     for code in departments:
         by_upper.setdefault(code.upper(), code)
-    name_count: dict[str, int] = {}
-    for name in departments.values():
-        name_count[name] = name_count.get(name, 0) + 1
-    by_name = {name: code for code, name in departments.items() if name_count[name] == 1}
+    by_key: dict[str, set[str]] = {}
+    for code, name in departments.items():
+        by_key.setdefault(department_key(name), set()).add(code)
+    for code, text in (aliases or {}).items():
+        if code in codes:
+            for alias in split_aliases(text):
+                by_key.setdefault(department_key(alias), set()).add(code)
+
+    def shown(code: str) -> str:
+        return f"{departments[code]}（{code}）"
 
     def resolve(value: CellValue) -> str:
         code = parse_code(value)
         if not code or code in codes:
             return code
-        found = by_upper.get(code.upper()) or by_name.get(parse_text(value))
+        found = by_upper.get(code.upper())
         if found:
             return found
+        hits = by_key.get(department_key(value))
+        if hits and len(hits) == 1:
+            return next(iter(hits))
+        if hits:
+            names = "、".join(shown(c) for c in sorted(hits))
+            raise CellError(MSG_AMBIGUOUS_DEPARTMENT.format(name=_show(value), names=names))
         if not codes:
             raise CellError(MSG_NO_DEPARTMENTS.format(code=_show(code)))
-        raise CellError(MSG_UNKNOWN_DEPARTMENT.format(code=_show(code)))
+        message = MSG_UNKNOWN_DEPARTMENT.format(code=_show(value))
+        close = difflib.get_close_matches(department_key(value), list(by_key), n=3, cutoff=0.4)
+        closest = list(dict.fromkeys(c for key in close for c in sorted(by_key[key])))[:3]
+        if closest:
+            names = "、".join(shown(c) for c in closest)
+            raise CellError(message + MSG_CLOSEST_DEPARTMENTS.format(names=names))
+        if len(codes) <= 8:
+            names = "、".join(shown(c) for c in sorted(codes))
+            raise CellError(message + MSG_KNOWN_DEPARTMENTS.format(names=names))
+        raise CellError(message)
 
     return resolve
+
+
+def item_code(department_code: str, name: str) -> str:
+    """A stable item code for a list without 事项编码: the department and a digest of the name
+    (NFKC, spaces removed), e.g. 'SCJG-3F2A9C1B'. The same department and name give the same
+    code on every import."""
+    key = _INNER_SPACE.sub("", unicodedata.normalize("NFKC", name))
+    digest = hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:8].upper()
+    return f"{department_code}-{digest}"
+
+
+# -- rows that are not data --------------------------------------------------------------------
+
+# The first cell of a note under (or above) a table: 注：…, 说明：…, 填报人：…, 审核人：…
+_NOTE = re.compile(
+    r"(?:注|附注|备注|说明|填报说明|填表说明|填报人|填表人|填报单位|填报日期|填表日期|制表人|制表"
+    r"|制表日期|审核人|审核|联系人|联系电话|负责人|单位负责人|统计人|单位\s*[(（]\s*盖章\s*[)）])"
+    r"\s*[:：0-9１-９、.．(（]"
+)
+_NOTE_FIRST = frozenset("注附备说填制审联负统单")
+
+
+def skipped_row(cells: Sequence[CellValue]) -> str | None:
+    """The text of a row that is a title, a note or a 填报人 line rather than data, else None.
+
+    A title merged across the table reads as the same text in every cell (bot.tabular fills
+    merged cells); a note starts with 注：, 说明：, 填报人： … in its first non-empty cell."""
+    first: str | None = None
+    count = 0
+    for value in cells:
+        if value is None or value == "":
+            continue
+        if type(value) is not str:
+            return None
+        count += 1
+        if first is None:
+            first = value.strip(_STRIP)
+            if not first:
+                first, count = None, 0
+                continue
+            if first[0] in _NOTE_FIRST and _NOTE.match(first):
+                return first
+        elif value.strip(_STRIP) != first:
+            return None
+    return first if count >= 2 else None
 
 
 # -- columns and kinds -----------------------------------------------------------------------
@@ -599,6 +707,16 @@ _DEPARTMENTS = KindSpec(
             example="县市场监督管理局",
             width=28,
         ),
+        _col(
+            "aliases",
+            "简称/别名",
+            "aliases",
+            aliases="简称 别名 别称 简称别名 部门简称 其他名称 常用名称 alias",
+            note="人们实际写的其他名称，可填多个，用顿号「、」分隔，如 县市场监管局、市场监管部门。"
+            "导入计划、事项、人员时这些写法都能认出该部门。",
+            example="县市场监管局、市场监管部门",
+            width=30,
+        ),
     ),
 )
 
@@ -675,7 +793,8 @@ _OBJECTS = KindSpec(
             "统一社会信用代码",
             "credit_code",
             required=True,
-            aliases="uscc 信用代码 社会信用代码 统一信用代码",
+            aliases="uscc 信用代码 社会信用代码 统一信用代码 统一社会信用代码/注册号"
+            " 信用代码/注册号 统一社会信用代码或注册号",
             note="18 位，含校验位（GB 32100-2015），作为检查对象的唯一标识。" + _TEXT_FORMAT_NOTE,
             example="91350100M000100Y43",
             width=22,
@@ -770,7 +889,7 @@ _ITEMS = KindSpec(
             "code",
             required=True,
             aliases="item_code 编码 事项代码 代码 抽查事项编码",
-            note="事项的唯一编码。",
+            note="事项的唯一编码。文件里整列没有时，按部门和事项名称生成（再次导入时保持不变）。",
             example="SCJG-001",
             width=14,
         ),
@@ -779,7 +898,7 @@ _ITEMS = KindSpec(
             "事项名称",
             "text",
             required=True,
-            aliases="item_name 名称 抽查事项 检查事项 抽查事项名称 检查事项名称 抽查项目",
+            aliases="item_name 名称 抽查事项 检查事项 抽查事项名称 检查事项名称 抽查项目 事项",
             note="抽查事项的名称。",
             example="食品经营许可情况的检查",
             width=30,
@@ -790,7 +909,7 @@ _ITEMS = KindSpec(
             "department",
             required=True,
             aliases="department dept_code dept 抽查主体 所属部门编码 所属部门 部门 部门代码"
-            " 抽查部门",
+            " 抽查部门 单位名称 单位 部门名称 实施部门 实施单位 责任单位 检查单位 抽查单位",
             note="抽查主体（负责部门）的编码，须是已导入的部门（也可填部门全称）。",
             example="SCJG",
             width=14,
@@ -833,10 +952,28 @@ _ITEMS = KindSpec(
             "content",
             "检查内容",
             "text",
-            aliases="抽查内容 检查项目 检查要点",
+            aliases="抽查内容 检查项目 检查要点 检查内容及要求 抽查内容及要求 检查内容和要求",
             note="具体检查内容。",
             example="许可证件、经营场所与许可一致情况",
             width=36,
+        ),
+        _col(
+            "category_name",
+            "抽查类别名称",
+            "text",
+            aliases="类别名称 抽查类别名称 检查类别名称",
+            note="公布的清单里的抽查类别，如 食品经营监督检查。",
+            example="食品经营监督检查",
+            width=20,
+        ),
+        _col(
+            "note",
+            "备注",
+            "text",
+            aliases="说明 附注",
+            note="备注。",
+            example="",
+            width=20,
         ),
     ),
 )
@@ -860,6 +997,11 @@ def spec_for(kind: str) -> KindSpec:
 _HEADER_DROP = re.compile(r"[\s_\-–—:：*]+")
 _HEADER_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】|〔[^〕]*〕")
 _IGNORED_HEADERS = frozenset({"序号", "no", "no.", "#", "行号"})
+# Fields a file may leave out although they are required: the importer makes them up.
+GENERATED: dict[str, frozenset[str]] = {"items": frozenset({"code"})}
+# Headers that name a field only when no other column does (a published item list names the
+# department as 单位名称 and again as 抽查主体: the second is ignored, and named as such).
+_SECONDARY: dict[str, frozenset[str]] = {"items": frozenset({"抽查主体"})}
 
 
 def normalize_header(value: CellValue) -> str:
@@ -909,6 +1051,17 @@ class HeaderMap:
     unknown: list[str]  # headers not recognised (warned about, ignored)
     missing: list[str]  # Chinese headers of required fields not found
     duplicates: dict[str, list[int]]  # field -> column indexes when named more than once
+    unknown_columns: list[int] = field(default_factory=list)  # 0-based, of `unknown`
+    top_row: int = 0  # first Excel row of the header (`row` - 1 for a two-row header)
+    pending: list[Row] = field(default_factory=list)  # read past the header: data (`locate_header`)
+
+    def __post_init__(self) -> None:
+        self.top_row = self.top_row or self.row
+
+    @property
+    def rows_shown(self) -> str:
+        """'3' or '3–4' (a two-row header)."""
+        return str(self.row) if self.top_row == self.row else f"{self.top_row}–{self.row}"
 
     @property
     def ok(self) -> bool:
@@ -931,12 +1084,17 @@ class HeaderMap:
         return None
 
 
-def map_header(spec: KindSpec, row_no: int, cells: Sequence[CellValue]) -> HeaderMap:
+def map_header(
+    spec: KindSpec, row_no: int, cells: Sequence[CellValue], *, top_row: int = 0
+) -> HeaderMap:
     columns: dict[str, int] = {}
     labels: dict[str, str] = {}
     found: list[str] = []
     unknown: list[str] = []
+    unknown_columns: list[int] = []
     duplicates: dict[str, list[int]] = {}
+    secondary_keys = _SECONDARY.get(spec.kind, frozenset())
+    secondary: dict[str, tuple[int, str]] = {}
     for index, cell in enumerate(cells):
         shown = display_header(cell)
         if not shown:
@@ -946,42 +1104,137 @@ def map_header(spec: KindSpec, row_no: int, cells: Sequence[CellValue]) -> Heade
         if field_name is None:
             if normalize_header(cell) not in _IGNORED_HEADERS:
                 unknown.append(shown)
+                unknown_columns.append(index)
+            continue
+        if normalize_header(cell) in secondary_keys:
+            secondary.setdefault(field_name, (index, shown))
             continue
         if field_name in columns:
             duplicates.setdefault(field_name, [columns[field_name]]).append(index)
             continue
         columns[field_name] = index
         labels[field_name] = shown
-    missing = [c.header for c in spec.required if c.field not in columns]
-    return HeaderMap(spec, row_no, columns, labels, found, unknown, missing, duplicates)
+    for field_name, (index, shown) in secondary.items():
+        if field_name in columns:  # another column names it: this one is ignored, and said so
+            unknown.append(shown)
+            unknown_columns.append(index)
+        else:
+            columns[field_name] = index
+            labels[field_name] = shown
+    generated = GENERATED.get(spec.kind, frozenset())
+    missing = [
+        c.header
+        for c in spec.required
+        if c.field not in columns
+        and not (
+            c.field in generated
+            and all(r.field in columns for r in spec.required if r.field not in generated)
+        )
+    ]
+    return HeaderMap(
+        spec,
+        row_no,
+        columns,
+        labels,
+        found,
+        unknown,
+        missing,
+        duplicates,
+        unknown_columns,
+        top_row or row_no,
+    )
 
 
 HEADER_SCAN_ROWS = 10
 
 
-def find_header(kind: str, rows: Iterator[Row]) -> HeaderMap | None:
-    """Consume rows up to and including the header row and return its map.
+def combine_header(
+    top: Sequence[CellValue], bottom: Sequence[CellValue], known: Callable[[CellValue], bool]
+) -> list[CellValue]:
+    """One header from two rows: 抽查时间 (merged over two columns) above 开始日期｜结束日期.
 
-    The header is the first of the first few non-blank rows that names every required column
-    (titles such as "某某县检查对象名录" above the header are skipped). When no row qualifies,
-    returns the best candidate (most recognised columns; first non-blank row on a tie), whose
-    `problem()` explains what is missing; None when the sheet has no non-blank row at all.
-    """
-    spec = spec_for(kind)
-    best: HeaderMap | None = None
+    Per column the lower cell wins when it is filled and different (unless only the upper one
+    names a known column); a column filled in one row only takes that cell."""
+    width = max(len(top), len(bottom))
+    combined: list[CellValue] = []
+    for index in range(width):
+        upper = top[index] if index < len(top) else None
+        lower = bottom[index] if index < len(bottom) else None
+        if is_blank(lower):
+            combined.append(upper)
+        elif is_blank(upper) or cell_text(upper) == cell_text(lower):
+            combined.append(lower)
+        elif not known(lower) and known(upper):
+            combined.append(upper)
+        else:
+            combined.append(lower)
+    return combined
+
+
+def locate_header(
+    rows: Iterator[Row],
+    build: Callable[[int, Sequence[CellValue], int], Any],
+    known: Callable[[CellValue], bool],
+    *,
+    scan: int = HEADER_SCAN_ROWS,
+) -> Any:
+    """Consume rows up to and including the header and return `build(row, cells, top_row)`
+    for it; the header is one row, or two rows read as one (`combine_header`). A built header
+    has `.ok`, `.recognised` and `.pending`; the first usable one wins, else the best candidate
+    (most recognised columns), else None (no non-blank row).
+
+    A usable one-row header is read together with the next non-blank row when that names more
+    columns (抽查时间 above 开始日期｜结束日期); otherwise that row is data, handed back in
+    `.pending` (the caller reads it before the rest)."""
+    best: Any = None
+    previous: Row | None = None
     scanned = 0
     for row_no, cells in rows:
         if all(is_blank(c) for c in cells):
             continue
-        candidate = map_header(spec, row_no, cells)
+        candidate = build(row_no, cells, row_no)
+        if previous is not None:
+            top_no, top_cells = previous
+            pair = build(row_no, combine_header(top_cells, cells, known), top_no)
+            if pair.recognised > candidate.recognised and (pair.ok or not candidate.ok):
+                candidate = pair
         if candidate.ok:
+            if candidate.top_row != row_no:
+                return candidate
+            for next_no, next_cells in rows:
+                if all(is_blank(c) for c in next_cells):
+                    continue
+                pair = build(next_no, combine_header(cells, next_cells, known), row_no)
+                if pair.ok and pair.recognised > candidate.recognised:
+                    return pair
+                candidate.pending = [(next_no, next_cells)]
+                break
             return candidate
         if best is None or candidate.recognised > best.recognised:
             best = candidate
+        previous = (row_no, cells)
         scanned += 1
-        if scanned >= HEADER_SCAN_ROWS:
+        if scanned >= scan:
             break
     return best
+
+
+def find_header(kind: str, rows: Iterator[Row]) -> HeaderMap | None:
+    """Consume rows up to and including the header row and return its map.
+
+    The header is the first of the first few non-blank rows that names every required column,
+    or two rows read as one (a header merged over two rows, `combine_header`); titles such as
+    "某某县检查对象名录" above the header are skipped. When no row qualifies, returns the best
+    candidate (most recognised columns; first non-blank row on a tie), whose `problem()`
+    explains what is missing; None when the sheet has no non-blank row at all.
+    """
+    spec = spec_for(kind)
+    found: HeaderMap | None = locate_header(
+        rows,
+        lambda row_no, cells, top: map_header(spec, row_no, cells, top_row=top),
+        lambda cell: header_field(kind, cell) is not None,
+    )
+    return found
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -1046,6 +1299,7 @@ def validate_rows(
     rows: Iterable[Row],
     *,
     departments: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
     today: date | None = None,
     max_errors: int = 10,
     max_rows: int = MAX_ROWS,
@@ -1067,21 +1321,37 @@ def validate_rows(
         "date": parse_date,
         "month": parse_month,
         "category": parse_category,
-        "department": department_resolver(departments or {}),
+        "department": department_resolver(departments or {}, aliases),
+        "aliases": parse_aliases,
     }
     present = [c for c in spec.columns if c.field in header.columns]
     width = max(header.columns.values()) + 1
+    ignored_columns = header.unknown_columns
 
-    # 1. Collect the rows (padded to the header's width), dropping rows with no value at all.
+    # 1. Collect the rows (padded to the header's width), dropping rows with no value at all
+    # and naming the rows that are titles or notes (`skipped_row`).
     row_numbers: list[int] = []
     data: list[Sequence[CellValue]] = []
-    for row_no, cells in rows:
+    skipped: list[int] = []
+    # A title or note has no key of its own, or the key cell holds the note, or the same text
+    # as the next column (a title merged across): only such rows get the full look.
+    key_at = header.columns.get(spec.key, header.columns.get("name", 0))
+    other_at = next((i for i in sorted(header.columns.values()) if i != key_at), key_at)
+    for row_no, cells in chain(header.pending, rows):
         if not any(cells):
+            continue
+        if len(cells) < width:
+            cells = (*cells, *([None] * (width - len(cells))))
+        key = cells[key_at]
+        if (
+            key is None
+            or key == ""
+            or (type(key) is str and (key[:1] in _NOTE_FIRST or key == cells[other_at]))
+        ) and skipped_row(cells) is not None:
+            skipped.append(row_no)
             continue
         if len(data) >= max_rows:
             raise TooManyRows(MSG_TOO_MANY_ROWS.format(limit=max_rows))
-        if len(cells) < width:
-            cells = (*cells, *([None] * (width - len(cells))))
         row_numbers.append(row_no)
         data.append(cells)
 
@@ -1094,14 +1364,25 @@ def validate_rows(
         values, errors = _parse_column(parsers[column.parse], raws)
         parsed[column.field] = values
         problems.extend((j, index, message) for j, message in errors.items())
+    generated = spec.key not in header.columns  # items without 事项编码 (GENERATED)
+    if generated:
+        parsed[spec.key] = [
+            item_code(d, n) if d and n else ""
+            for d, n in zip(parsed["department_code"], parsed["name"], strict=True)
+        ]
     count = len(data)
-    data.clear()  # the parsed columns hold what is needed from here on
     error_cells = {(j, index) for j, index, _ in problems}
     error_rows = {j for j, _, _ in problems}
 
     # 3. Blank rows: every recognised cell empty after trimming (and no error in the row).
     filled = list(map(any, zip(*parsed.values(), strict=True))) if count else []
     blank = {j for j, has in enumerate(filled) if not has and j not in error_rows}
+    ignored_only = [
+        row_numbers[j]
+        for j in sorted(blank)
+        if any(i < len(data[j]) and not is_blank(data[j][i]) for i in ignored_columns)
+    ]
+    data.clear()  # the parsed columns hold what is needed from here on
 
     # 4. Required cells, duplicate keys.
     for column in present:
@@ -1113,14 +1394,15 @@ def validate_rows(
                 problems.append((j, index, MSG_REQUIRED))
     keys = parsed[spec.key]
     if len(set(keys)) + len(blank) < len(keys):  # some key occurs twice (or is empty)
-        key_index = header.columns[spec.key]
+        key_index = header.columns["name" if generated else spec.key]
         seen: dict[str, int] = {}
         for j, key in enumerate(keys):
             if not key or j in blank:
                 continue
             first = seen.setdefault(key, j)
             if first != j:
-                message = MSG_DUPLICATE.format(first=row_numbers[first], value=key)
+                value = parsed["name"][j] if generated else key
+                message = MSG_DUPLICATE.format(first=row_numbers[first], value=value)
                 problems.append((j, key_index, message))
 
     total = count - len(blank)
@@ -1136,8 +1418,12 @@ def validate_rows(
         errors=shown,
         error_count=len(problems),
         total_rows=total,
-        present_fields=tuple(c.field for c in present),
+        present_fields=tuple(c.field for c in spec.columns if c.field in parsed),
     )
+    if skipped:
+        result.warnings.append(WARN_SKIPPED_ROWS.format(rows=_row_list(skipped)))
+    if ignored_only:
+        result.warnings.append(WARN_IGNORED_ONLY.format(rows=_row_list(ignored_only)))
     if problems:  # all or nothing: no records to build
         return result
 
@@ -1158,6 +1444,8 @@ def validate_rows(
     result.records = records
 
     # 6. Warnings.
+    if generated and records:
+        result.warnings.append(WARN_GENERATED_CODES.format(example=records[0].code))
     if spec.kind == "inspectors" and today is not None and "certificate_valid_until" in parsed:
         limit = today.isoformat()
         expired = [

@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot import clock, importer, tabular
 from bot.callbacks import Pressed
 from bot.domain.roles import Identity, Role
+from bot.features import plan as plan_feature
 from bot.features.common import (
     Context,
     command,
@@ -29,6 +30,7 @@ from bot.store import directories
 log = logging.getLogger(__name__)
 
 KINDS = ("departments", "inspectors", "objects", "items")
+PLAN = "plan"  # the picker's 年度计划 button (bot.features.plan imports the file)
 SUPPORTED = tabular.SUPPORTED_EXTENSIONS  # .xlsx .xlsm .xls .ods .csv
 # Caption words that ask for a check without writing. Not "检查": it begins 检查对象 / 检查事项.
 DRY_RUN_WORDS = ("试导入", "预检", "dry-run", "dry")
@@ -39,7 +41,12 @@ async def overview(update: Update, context: Context, identity: Identity) -> None
     svc = services(context)
     counts = {kind: await directories.count_directory(svc.db, kind) for kind in KINDS}
     await reply(
-        update, context, "directories/overview.j2", counts=counts, labels=importer.KIND_LABELS
+        update,
+        context,
+        "directories/overview.j2",
+        counts=counts,
+        labels=importer.KIND_LABELS,
+        departments=await directories.list_departments(svc.db),
     )
 
 
@@ -170,12 +177,13 @@ async def document_received(update: Update, context: Context) -> None:
 
 @pressed("imp", Role.ADMIN, parts=2)
 async def kind_button(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
-    """imp:<pending id>:<kind> picks the directory for a file sent without a caption."""
+    """imp:<pending id>:<kind> picks the directory (or `plan`, the annual plan) for a file sent
+    without a caption."""
     query = update.callback_query
     assert query is not None
     pending_id, kind = cb.number(0), cb.text(1)
     svc = services(context)
-    if kind not in KINDS:
+    if kind not in KINDS and kind != PLAN:
         await stale(update, context)
         return
     async with svc.db.transaction() as conn:
@@ -189,6 +197,13 @@ async def kind_button(update: Update, context: Context, identity: Identity, cb: 
         await query.answer(svc.renderer.text("directories/already_imported.j2"), show_alert=True)
         return
     await query.answer()
+    if kind == PLAN:
+        dry_run = bool(row["dry_run"])
+        await edit(update, context, "plan/importing.j2", name=row["file_name"], dry_run=dry_run)
+        await plan_feature.import_plan_file(
+            update, context, identity, row["file_id"], row["file_name"], dry_run
+        )
+        return
     label = importer.KIND_LABELS[kind]
     await edit(
         update,

@@ -1,7 +1,9 @@
 """The annual random-inspection plan (年度抽查计划) in the bot, administrators only (private chat):
 
-* a .xlsx/.csv file with the caption 计划 / 年度计划 / 抽查计划 (add 试导入 to check only) imports
-  it, replacing the plan of each year the file covers;
+* a .xlsx/.csv file whose caption contains 计划 (计划, 年度计划, 2026年双随机抽查计划 …; add 试导入
+  to check only) imports it, replacing the plan of each year the file covers; a year in the
+  caption is the plan year of periods written without one ("3月—12月"); a file sent without a
+  caption gets the directories' picker, which always offers 年度计划 too (`import_plan_file`);
 * /plan [year] shows a year's plan; /plan export [year] sends it as .xlsx for publication.
 
 The upload handler is registered before the directories' one (bot/app.py) and only sees
@@ -21,6 +23,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot import clock, plan_import, tabular
+from bot.domain.plan import title_year
 from bot.domain.roles import Identity, Role
 from bot.features.common import Context, command, identify, refuse, reply
 from bot.services import Services, services
@@ -30,8 +33,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = tabular.SUPPORTED_EXTENSIONS  # .xlsx .xlsm .xls .ods .csv
 DRY_RUN_WORDS = ("试导入", "预检", "dry-run", "dry")
-# 计划, 年度计划, 2026年度计划, 年度抽查计划, 抽查计划 … at the start of the caption.
-CAPTION = re.compile(r"^\s*(?:\d{4}\s*年?\s*)?(?:年度)?(?:随机)?(?:抽查)?(?:工作)?计划")
+# Any caption containing 计划: 计划, 2026年度计划, 2026年双随机抽查计划, 联合抽查工作计划 …
+CAPTION = re.compile(r"计划")
 
 
 def this_year(svc: Services) -> int:
@@ -106,8 +109,23 @@ async def plan_upload(update: Update, context: Context) -> None:
     caption = (message.caption or "").lower()
     dry_run = any(word in caption for word in DRY_RUN_WORDS)
     await reply(update, context, "plan/importing.j2", name=name, dry_run=dry_run)
+    await import_plan_file(update, context, identity, doc.file_id, name, dry_run, caption)
+
+
+async def import_plan_file(
+    update: Update,
+    context: Context,
+    identity: Identity,
+    file_id: str,
+    name: str,
+    dry_run: bool,
+    caption: str = "",
+) -> None:
+    """Download an uploaded plan file, import it and answer with the report (the upload above,
+    or the 年度计划 button of the directories' picker)."""
+    svc = services(context)
     try:
-        telegram_file = await context.bot.get_file(doc.file_id)
+        telegram_file = await context.bot.get_file(file_id)
         data = bytes(await telegram_file.download_as_bytearray())
     except TelegramError as exc:
         log.warning("download of %s failed: %s", name, exc)
@@ -124,6 +142,7 @@ async def plan_upload(update: Update, context: Context) -> None:
             dry_run=dry_run,
             actor=identity.tg_user_id,
             tunables=svc.settings.tunables,
+            year=title_year(caption),
         )
     await reply(update, context, "plan/report.j2", report=report)
 

@@ -107,9 +107,15 @@ async def department_names(db: Database) -> dict[str, str]:
     return {row[0]: row[1] for row in rows}
 
 
+async def department_aliases(db: Database) -> dict[str, str]:
+    """code -> '、'-separated aliases (简称/别名) of the departments that have any."""
+    rows = await db.fetchall("SELECT code, aliases FROM departments WHERE aliases != ''")
+    return {row[0]: row[1] for row in rows}
+
+
 async def list_departments(db: Database) -> list[Department]:
-    rows = await db.fetchall("SELECT code, name FROM departments ORDER BY code")
-    return [Department(row[0], row[1]) for row in rows]
+    rows = await db.fetchall("SELECT code, name, aliases FROM departments ORDER BY code")
+    return [Department(row[0], row[1], row[2]) for row in rows]
 
 
 async def get_department(db: Database, code: str) -> Department | None:

@@ -61,7 +61,14 @@ async def drawimport_command(update: Update, context: Context, identity: Identit
     )
 
 
-_CODE_HEADERS = ("统一社会信用代码", "信用代码", "credit_code")
+# The Zhejiang platform's templates write 统一社会信用代码/注册号 (and start data on row 4).
+_CODE_HEADERS = (
+    "统一社会信用代码",
+    "信用代码",
+    "credit_code",
+    "统一社会信用代码/注册号",
+    "统一社会信用代码（注册号）",
+)
 
 
 _CERT_HEADERS = ("执法证号", "检查人员执法证号", "certificate_no", "执法人员")
@@ -143,7 +150,7 @@ def _read_platform(filename: str, data: bytes) -> list[tuple[int, str, list[str]
     rows = table.sheets[0].rows()
     code_col = cert_col = None
     for row_no, cells in rows:
-        labels = [str(c or "").strip().lstrip("*") for c in cells]
+        labels = [str(c or "").strip().strip("*＊").strip() for c in cells]
         code_col = next((i for i, v in enumerate(labels) if v in _CODE_HEADERS), None)
         if code_col is not None:
             cert_col = next((i for i, v in enumerate(labels) if v in _CERT_HEADERS), None)
