@@ -31,11 +31,10 @@ async def add_task(h: Harness, industry: str, lead: str, start: str, end: str, s
         cursor = await conn.execute(
             "INSERT INTO tasks (industry, lead_department, window_start, window_end,"
             " reply_deadline, deadline_set_at, state, proposed_by, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (industry, lead, start, end, now, now, state, ADMIN_ID, now, now),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int((await cursor.fetchone())[0])
 
 
 async def test_upload_replace_export_and_stats(bot: Harness) -> None:

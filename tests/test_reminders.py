@@ -277,10 +277,10 @@ async def add_task(app: Any) -> int:
             "INSERT INTO tasks (industry, lead_department, window_start, window_end,"
             " reply_deadline, deadline_set_at, state, joint, proposed_by, created_at, updated_at)"
             " VALUES ('养老机构', 'MZJ', '2026-12-21', '2026-12-25', ?, ?, 'confirmed', 1, ?, ?,"
-            " ?)",
+            " ?) RETURNING id",
             (now, now, MZ, now, now),
         )
-        task_id = int(cursor.lastrowid or 0)
+        task_id = int((await cursor.fetchone())[0])
         await conn.execute(
             "INSERT INTO task_invitations (task_id, department_code, answer) VALUES (?, 'SCJG',"
             " 'joined'), (?, 'WJW', 'declined')",
