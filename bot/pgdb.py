@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -236,12 +236,12 @@ class Connection:
     ) -> Cursor:
         query, values = _params(sql, params)
         cursor = self.raw.cursor()
-        await cursor.execute(query, values)
+        await self.run(cursor.execute(query, values))
         return Cursor(cast("psycopg.AsyncClientCursor[Row]", cursor))
 
     async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
         cursor = self.raw.cursor()
-        await cursor.executemany(translate(sql), [tuple(p) for p in seq])
+        await self.run(cursor.executemany(translate(sql), [tuple(p) for p in seq]))
         return Cursor(cast("psycopg.AsyncClientCursor[Row]", cursor))
 
     async def execute_fetchall(
@@ -252,7 +252,24 @@ class Connection:
 
     async def executescript(self, sql: str) -> None:
         """Several statements, no parameters (a migration)."""
-        await self.raw.execute(sql.encode("utf-8"))  # bytes: no %-placeholder processing
+        # bytes: no %-placeholder processing
+        await self.run(self.raw.execute(sql.encode("utf-8")))
+
+    async def command(self, sql: str) -> None:
+        """BEGIN, COMMIT, ROLLBACK, DDL without parameters."""
+        await self.run(self.raw.execute(sql))
+
+    async def run(self, statement: Awaitable[Any]) -> Any:
+        """Await one statement so that cancelling the caller (a stopping application, a
+        timeout) does not cancel it half-way: psycopg's connection would be left with a
+        command in progress, and every later statement would fail. The statement completes,
+        then the cancellation goes on."""
+        task = asyncio.ensure_future(statement)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait({task})
+            raise
 
     async def commit(self) -> None:  # autocommit outside transaction(); kept for the interface
         return None
@@ -309,7 +326,7 @@ class PostgresStore:
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             conn = self.conn
-            await conn.raw.execute("BEGIN")
+            await conn.command("BEGIN")
             conn.in_transaction = True
             try:
                 yield conn
@@ -319,7 +336,7 @@ class PostgresStore:
                 raise
             else:
                 conn.in_transaction = False
-                await conn.raw.execute("COMMIT")
+                await conn.command("COMMIT")
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
         async with self._lock:
@@ -332,7 +349,7 @@ class PostgresStore:
 
     async def applied_versions(self) -> set[int]:
         async with self._lock:
-            await self.conn.raw.execute(
+            await self.conn.command(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
@@ -352,6 +369,6 @@ class PostgresStore:
 
 async def _rollback(conn: Connection) -> None:
     try:
-        await conn.raw.execute("ROLLBACK")
+        await conn.command("ROLLBACK")
     except psycopg.Error:  # the connection itself failed: nothing to roll back
         log.warning("rollback failed", exc_info=True)

@@ -38,6 +38,11 @@ def sqlite_only(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.sqlite_only(reason=reason)
 
 
+cli_on_sqlite = sqlite_only(
+    "runs the CLI in a subprocess on an SQLite file (tests/test_postgres.py runs it on a server)"
+)
+
+
 def with_schema(url: str, schema: str) -> str:
     """`url` with every connection's search_path set to `schema`."""
     separator = "&" if "?" in url else "?"

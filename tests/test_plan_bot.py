@@ -12,6 +12,7 @@ import openpyxl
 
 from bot import clock
 from tests.conftest import ADMIN_ID, Harness, eventually
+from tests.pg_support import cli_on_sqlite
 from tests.test_imports_bot import count, run_cli
 
 # No emoji in department names here: /stats draws them in its chart (CJK font only).
@@ -133,6 +134,7 @@ async def test_plan_is_for_administrators_and_directories_still_import(bot: Harn
     assert "用法" in usage.text
 
 
+@cli_on_sqlite
 def test_cli_import_plan(tmp_path: Path) -> None:
     env = {"BOT_DB": str(tmp_path / "cli.sqlite3")}
     deps = tmp_path / "部门.csv"

@@ -25,6 +25,9 @@ import pytest
 from bot.db import discover_migrations
 from tests.conftest import TOKEN
 from tests.fakeapi import FakeBotApi
+from tests.pg_support import sqlite_only
+
+pytestmark = sqlite_only("builds and runs the wheel in subprocesses on SQLite files")
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "bot", "templates", "migrations")

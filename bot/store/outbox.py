@@ -386,7 +386,7 @@ async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) ->
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + ?, error_detail = ?,"
-            " retry_since = CASE WHEN ? THEN coalesce(retry_since, ?) ELSE retry_since END,"
+            " retry_since = CASE WHEN ? = 1 THEN coalesce(retry_since, ?) ELSE retry_since END,"
             " updated_at = ? WHERE id = ? AND status = 'sending'",
             (int(counts), detail[:500], int(counts), now, now, row_id),
         )

@@ -301,7 +301,7 @@ async def mark_escalated(conn: Conn, task: Task) -> bool:
     deadline = clock.to_db(task.reply_deadline)
     cursor = await conn.execute(
         "UPDATE tasks SET escalated_deadline = ? WHERE id = ? AND state = 'inviting'"
-        " AND escalated_deadline IS NOT ?",
+        " AND escalated_deadline IS DISTINCT FROM ?",
         (deadline, task.id, deadline),
     )
     return cursor.rowcount == 1
