@@ -168,9 +168,14 @@ def _value(value: Any) -> Any:
     return value
 
 
+_NUMERIC_OID = psycopg.postgres.types["numeric"].oid
+
+
 def _row_factory(cursor: Any) -> RowMaker[Row]:
     description = cursor.description or ()
     cls = _row_class(tuple(column.name for column in description))
+    if not any(column.type_code == _NUMERIC_OID for column in description):
+        return cls  # the common case: no value to convert
 
     def make(values: Sequence[Any]) -> Row:
         return cls(_value(v) for v in values)
@@ -230,16 +235,30 @@ class Connection:
     def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
         self.raw = conn
         self.in_transaction = False
+        # BEGIN not sent yet: it goes with the transaction's first statement (one round trip
+        # less per transaction), and a transaction that ran nothing sends nothing at all.
+        self.begin_pending = False
 
     async def execute(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> Cursor:
         query, values = _params(sql, params)
         cursor = self.raw.cursor()
-        await self.run(cursor.execute(query, values))
+        if self.begin_pending:
+            self.begin_pending = False
+            await self.run(cursor.execute("BEGIN;" + query, values))
+            cursor.nextset()  # past BEGIN's result, to the statement's
+        else:
+            await self.run(cursor.execute(query, values))
         return Cursor(cast("psycopg.AsyncClientCursor[Row]", cursor))
 
+    async def begin_now(self) -> None:
+        if self.begin_pending:
+            self.begin_pending = False
+            await self.command("BEGIN")
+
     async def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
+        await self.begin_now()
         cursor = self.raw.cursor()
         await self.run(cursor.executemany(translate(sql), [tuple(p) for p in seq]))
         return Cursor(cast("psycopg.AsyncClientCursor[Row]", cursor))
@@ -252,6 +271,7 @@ class Connection:
 
     async def executescript(self, sql: str) -> None:
         """Several statements, no parameters (a migration)."""
+        await self.begin_now()
         # bytes: no %-placeholder processing
         await self.run(self.raw.execute(sql.encode("utf-8")))
 
@@ -326,17 +346,23 @@ class PostgresStore:
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             conn = self.conn
-            await conn.command("BEGIN")
+            conn.begin_pending = True
             conn.in_transaction = True
             try:
                 yield conn
             except BaseException:
                 conn.in_transaction = False
-                await _rollback(conn)
+                if conn.begin_pending:  # nothing was sent
+                    conn.begin_pending = False
+                else:
+                    await _rollback(conn)
                 raise
             else:
                 conn.in_transaction = False
-                await conn.command("COMMIT")
+                if conn.begin_pending:
+                    conn.begin_pending = False
+                else:
+                    await conn.command("COMMIT")
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
         async with self._lock:
