@@ -203,6 +203,9 @@ async def test_clock_endpoints_only_move_forward(tmp_path: Path) -> None:
         assert (await c.get("/api/clock"))["display"] == "2026-12-03 08:30"
 
 
+@sqlite_only(
+    "the sandbox runs on its own SQLite file; its fast-forward stops at the first message out"
+)
 async def test_fast_forward_to_the_next_reminder(tmp_path: Path) -> None:
     """A task the bot knows about gets its reminder; the real scan (run_due) sends it."""
     async with running_sandbox(tmp_path) as (sandbox, _web):
