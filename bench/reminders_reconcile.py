@@ -43,23 +43,25 @@ async def seed(app: object) -> None:
                 uid = 10_000 + d * 10 + k
                 cursor = await conn.execute(
                     "INSERT INTO people (tg_user_id, full_name, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?) RETURNING id",
                     (uid, f"联络员{d}-{k}", now, now),
                 )
+                person_id = int((await cursor.fetchone())[0])
                 await conn.execute(
                     "INSERT INTO liaisons (person_id, department_code, created_at)"
                     " VALUES (?, ?, ?)",
-                    (cursor.lastrowid, f"D{d:02d}", now),
+                    (person_id, f"D{d:02d}", now),
                 )
         for t in range(TASKS):
             end = date(2026, 12, 4) + timedelta(days=t % 40)
             cursor = await conn.execute(
                 "INSERT INTO tasks (industry, lead_department, window_start, window_end,"
                 " reply_deadline, deadline_set_at, state, joint, proposed_by, created_at,"
-                " updated_at) VALUES ('养老机构', ?, ?, ?, ?, ?, 'confirmed', 1, 10000, ?, ?)",
+                " updated_at) VALUES ('养老机构', ?, ?, ?, ?, ?, 'confirmed', 1, 10000, ?, ?)"
+                " RETURNING id",
                 (f"D{t % DEPARTMENTS:02d}", end.isoformat(), end.isoformat(), now, now, now, now),
             )
-            task_id = int(cursor.lastrowid or 0)
+            task_id = int((await cursor.fetchone())[0])
             for p in (1, 2):
                 await conn.execute(
                     "INSERT INTO task_invitations (task_id, department_code, answer)"

@@ -69,7 +69,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.db import Database
 
     async def go() -> list[str]:
-        db = Database(settings.db_path)
+        db = Database(settings.database)
         await db.connect()
         try:
             return await db.migrate()
@@ -78,7 +78,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
     applied = asyncio.run(go())
     names = ", ".join(applied) or "none pending"
-    print(f"applied {len(applied)} migration(s): {names} ({settings.db_path})")
+    print(f"applied {len(applied)} migration(s): {names} ({settings.database_label})")
     return 0
 
 
@@ -105,7 +105,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     data = path.read_bytes()
 
     async def go() -> importer.ImportReport:
-        async with open_database(settings.db_path) as db:
+        async with open_database(settings.database) as db:
             return await importer.import_file(
                 db,
                 kind,
@@ -140,7 +140,7 @@ def cmd_import_plan(settings: Settings, args: argparse.Namespace) -> int:
     data = path.read_bytes()
 
     async def go() -> plan_import.PlanReport:
-        async with open_database(settings.db_path) as db:
+        async with open_database(settings.database) as db:
             return await plan_import.import_plan(
                 db, path.name, data, dry_run=args.dry_run, tunables=settings.tunables
             )
@@ -203,7 +203,7 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def go() -> tuple[str, bool]:
-        async with open_database(settings.db_path) as db:
+        async with open_database(settings.database) as db:
             async with db.transaction() as conn:
                 loaded = await verify.load(conn, args.task)
         if loaded is None:
@@ -232,7 +232,7 @@ def cmd_export_draw(settings: Settings, args: argparse.Namespace) -> int:
     from bot.features.draw import verify
 
     async def go() -> bytes | None:
-        async with open_database(settings.db_path) as db:
+        async with open_database(settings.database) as db:
             async with db.transaction() as conn:
                 loaded = await verify.load(conn, args.task)
         return loaded.export() if loaded is not None else None
@@ -269,7 +269,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     from bot.render import Renderer
 
     try:
-        result = ops.backup(settings.db_path, Path(args.dir), settings.tz)
+        result = ops.backup_settings(settings, Path(args.dir))
     except ops.BackupError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -85,7 +85,7 @@ def build_application(settings: Settings) -> Application:
     # Opt into PTB's timedelta time periods now: otherwise every 429 (RetryAfter) raises a
     # deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
-    svc = Services(settings=settings, db=Database(settings.db_path), renderer=Renderer())
+    svc = Services(settings=settings, db=Database(settings.database), renderer=Renderer())
     # One pacer for the outbox sender and for direct replies (the rate limiter below), so the
     # two together stay under Telegram's limits. See bot/outbox.py.
     pacer = Pacer(settings.tunables.outbox.pacing())
@@ -98,7 +98,7 @@ def build_application(settings: Settings) -> Application:
         await sender.start()
         await broadcast.start(app)
         await reminders.start(app)
-        log.info("bot @%s ready, database %s", svc.bot_username, settings.db_path)
+        log.info("bot @%s ready, database %s", svc.bot_username, settings.database_label)
 
     async def post_stop(app: Application) -> None:
         # SIGTERM: take no new work; in-flight sends finish or are parked for the next start.

@@ -463,16 +463,42 @@ class Tunables:
         )
 
 
+DB_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_db_url(value: str | Path) -> bool:
+    """BOT_DB names a PostgreSQL server (postgresql://… or postgres://…), not an SQLite file."""
+    return isinstance(value, str) and value.strip().lower().startswith(DB_URL_SCHEMES)
+
+
+def redact_db_url(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str | None
     api_url: str = DEFAULT_API_URL
     file_url: str = "https://api.telegram.org/file/bot"
     db_path: Path = Path("data/bot.sqlite3")
+    db_url: str | None = None  # BOT_DB=postgresql://…: PostgreSQL instead of the SQLite file
     admins: frozenset[int] = frozenset()
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     config_path: Path | None = None
     tunables: Tunables = field(default_factory=Tunables)
+
+    @property
+    def database(self) -> Path | str:
+        """What `bot.db.Database` opens: the PostgreSQL URL when there is one, else the file."""
+        return self.db_url or self.db_path
+
+    @property
+    def database_label(self) -> str:
+        """The database for messages and logs (a URL without its password)."""
+        if self.db_url:
+            return redact_db_url(self.db_url)
+        return str(self.db_path)
 
     def require_token(self) -> str:
         if not self.token:
@@ -551,11 +577,13 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
             raise ConfigError(f"BOT_CONFIG is not valid TOML: {exc}") from exc
         tunables = Tunables.from_toml(data)
 
+    db = environ.get("BOT_DB", "").strip()
     return Settings(
         token=environ.get("BOT_TOKEN", "").strip() or None,
         api_url=api_url,
         file_url=file_url,
-        db_path=Path(environ.get("BOT_DB", "").strip() or "data/bot.sqlite3"),
+        db_path=Path("data/bot.sqlite3" if is_db_url(db) else (db or "data/bot.sqlite3")),
+        db_url=db if is_db_url(db) else None,
         admins=parse_admins(environ.get("BOT_ADMINS", "")),
         tz=tz,
         config_path=config_path,

@@ -1,4 +1,9 @@
-"""SQLite access: one aiosqlite connection, explicit transactions, numbered migrations.
+"""Database access: one connection, explicit transactions, numbered migrations.
+
+SQLite through aiosqlite is the embedded default (BOT_DB is a file path); BOT_DB=postgresql://…
+selects PostgreSQL (bot.pgdb), behind the same interface: `transaction()` yields a connection
+with aiosqlite's `execute`/`executemany`/`execute_fetchall`, rows read by index and by name.
+`Database.dialect` says which one ("sqlite" or "postgresql") for the few statements that differ.
 
 All access goes through a lock, so a coroutine never reads another coroutine's uncommitted
 writes on the shared connection. Keep Telegram calls outside `transaction()` blocks.
@@ -14,11 +19,12 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
+import psycopg
 
-from bot import clock
+from bot import clock, pgdb
 from bot.resources import data_dir
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,10 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 class MigrationError(RuntimeError):
     pass
+
+
+# What a failed statement raises, on either store (for callers that report it, e.g. imports).
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
 @dataclass(frozen=True)
@@ -66,14 +76,29 @@ def require_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 class Database:
-    """A single shared connection, serialized by an asyncio lock."""
+    """A single shared connection, serialized by an asyncio lock.
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    `target` is an SQLite file path, or a postgresql:// (postgres://) URL."""
+
+    def __init__(self, target: Path | str) -> None:
+        self._pg: pgdb.PostgresStore | None = None
+        if pgdb.is_url(target):
+            url = str(target).strip()
+            self._pg = pgdb.PostgresStore(url)
+            self.dialect = "postgresql"
+            self.name = pgdb.safe_url(url)
+            self.path = Path()
+        else:
+            self.dialect = "sqlite"
+            self.path = Path(target)
+            self.name = str(self.path)
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
+        if self._pg is not None:
+            await self._pg.connect()
+            return
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit; transactions are opened explicitly below.
@@ -86,12 +111,16 @@ class Database:
         self._conn = conn
 
     async def close(self) -> None:
+        if self._pg is not None:
+            await self._pg.close()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
 
     @property
     def conn(self) -> aiosqlite.Connection:
+        if self._pg is not None:
+            return cast(aiosqlite.Connection, self._pg.conn)
         if self._conn is None:
             raise RuntimeError("database is not connected")
         return self._conn
@@ -99,6 +128,10 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        if self._pg is not None:
+            async with self._pg.transaction() as pg_conn:
+                yield cast(aiosqlite.Connection, pg_conn)
+            return
         async with self._lock:
             conn = self.conn
             await conn.execute("BEGIN IMMEDIATE")
@@ -113,6 +146,8 @@ class Database:
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[sqlite3.Row]:
+        if self._pg is not None:
+            return cast(list[sqlite3.Row], await self._pg.fetchall(sql, params))
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             rows = await cursor.fetchall()
@@ -122,6 +157,8 @@ class Database:
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> sqlite3.Row | None:
+        if self._pg is not None:
+            return cast(sqlite3.Row | None, await self._pg.fetchone(sql, params))
         async with self._lock:
             cursor = await self.conn.execute(sql, params)
             row = await cursor.fetchone()
@@ -136,6 +173,8 @@ class Database:
     # -- migrations -------------------------------------------------------------------------
 
     async def applied_versions(self) -> set[int]:
+        if self._pg is not None:
+            return await self._pg.applied_versions()
         async with self._lock:
             await self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -155,6 +194,14 @@ class Database:
         ]
         applied: list[str] = []
         for migration in sorted(pending, key=lambda m: m.version):
+            if self._pg is not None:
+                try:
+                    await self._pg.apply(migration.version, migration.name, migration.path)
+                except psycopg.Error as exc:
+                    raise MigrationError(f"{migration.name}: {exc}") from exc
+                log.info("applied migration %s", migration.name)
+                applied.append(migration.name)
+                continue
             sql = migration.path.read_text(encoding="utf-8")
             async with self._lock:
                 conn = self.conn

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +25,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from bot import clock
 from bot.config import Tunables
-from bot.db import Database
+from bot.db import DB_ERRORS, Database
 from bot.domain.directories import (
     KIND_LABELS,
     KINDS,
@@ -297,7 +296,7 @@ async def import_file(
                     entity_id=kind,
                     detail=_audit_detail(report),
                 )
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.warning("import of %s (%s) could not be written: %s", filename, kind, exc)
             report.ok = False
             report.added = report.updated = report.unchanged = 0
@@ -354,7 +353,7 @@ async def _record_failure(db: Database, report: ImportReport, actor: int | None)
                 outcome="failed",
                 detail=_audit_detail(report),
             )
-    except sqlite3.Error as exc:  # the report still reaches the user
+    except DB_ERRORS as exc:  # the report still reaches the user
         log.warning("could not audit the failed import of %s: %s", report.filename, exc)
 
 

@@ -4,6 +4,8 @@
 The doctor runs each check on its own and says one line per check (templates/zh/ops/); a
 failed check makes the exit status non-zero, a warning does not. The backup uses SQLite's
 online backup API, which copies a consistent snapshot even while the bot writes (WAL mode).
+On PostgreSQL (BOT_DB=postgresql://…) the doctor checks the server instead of a file and the
+disk, and backups are the server's business: pg_dump / pg_restore (README).
 """
 
 from __future__ import annotations
@@ -101,6 +103,41 @@ def check_database(path: Path, busy_ms: int = 5000) -> Check:
     return Check("database", "ok", {"path": str(path), "applied": len(applied)})
 
 
+def check_postgres(url: str, timeout: float = 10.0) -> Check:
+    """The server answers, every migration in the package is applied, and it takes a write
+    (a table created and dropped in a transaction that is rolled back: nothing changes)."""
+    import psycopg
+
+    from bot.config import redact_db_url
+
+    label = redact_db_url(url)
+    known = {m.version: m.name for m in discover_migrations()}
+    try:
+        conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)), autocommit=True)
+    except psycopg.Error as exc:
+        return Check("database", "fail", {"path": label, "error": str(exc).strip()})
+    try:
+        server = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        try:
+            rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+        except psycopg.Error:
+            rows = []
+        applied = {int(r[0]) for r in rows}
+        pending = sorted(name for version, name in known.items() if version not in applied)
+        try:
+            with conn.transaction(force_rollback=True):
+                conn.execute("CREATE TABLE doctor_write_probe (x BIGINT)")
+                conn.execute("DROP TABLE doctor_write_probe")
+        except psycopg.Error as exc:
+            return Check("database", "fail", {"path": label, "readonly": str(exc).strip()})
+    finally:
+        conn.close()
+    facts: dict[str, Any] = {"path": label, "server": server}
+    if pending:
+        return Check("database", "fail", {**facts, "pending": pending})
+    return Check("database", "ok", {**facts, "applied": len(applied)})
+
+
 def check_fonts() -> Check:
     """Whether matplotlib has a CJK font for the /stats chart. Without one the chart is still
     sent but its Chinese labels are dropped: a warning, not a failure."""
@@ -110,11 +147,13 @@ def check_fonts() -> Check:
     return Check("fonts", "ok" if family else "warn", {"family": family})
 
 
-def configured_days(path: Path, settings: Settings) -> dict[int, int]:
+def configured_days(path: Path | str, settings: Settings) -> dict[int, int]:
     """Days per year that the county set itself: [calendar] in the TOML file and /holiday."""
     t = settings.tunables.invitations
     days: list[date] = [*t.holidays, *t.workdays]
-    if path.is_file():
+    if isinstance(path, str):
+        days += _postgres_days(path)
+    elif path.is_file():
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
@@ -131,12 +170,22 @@ def configured_days(path: Path, settings: Settings) -> dict[int, int]:
     return counts
 
 
+def _postgres_days(url: str) -> list[date]:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            return [date.fromisoformat(r[0]) for r in conn.execute("SELECT day FROM calendar_days")]
+    except psycopg.Error:
+        return []  # the database check says what is wrong with the server
+
+
 def check_calendar(settings: Settings, today: date) -> list[Check]:
     """This year's and next year's working-day calendar. A year the package has no data for
     and the county set no days for is a failure this year, a warning next year (the State
     Council publishes it late in the year before)."""
     cal = WorkCalendar()
-    configured = configured_days(settings.db_path, settings)
+    configured = configured_days(settings.database, settings)
     checks = []
     for year, missing_status in ((today.year, "fail"), (today.year + 1, "warn")):
         facts: dict[str, Any] = {"year": year, "configured": configured.get(year, 0)}
@@ -174,11 +223,16 @@ async def doctor(
     token = check_token(settings)
     checks = [token, await check_api(settings, token.status == "ok", api_timeout)]
     blocking: list[Callable[[], Check | list[Check]]] = [
-        lambda: check_database(settings.db_path),
+        (
+            (lambda: check_postgres(settings.db_url or "", api_timeout))
+            if settings.db_url
+            else (lambda: check_database(settings.db_path))
+        ),
         check_fonts,
         lambda: check_calendar(settings, day),
-        lambda: check_disk(settings.db_path, min_free_mb),
     ]
+    if not settings.db_url:  # PostgreSQL's disk is the server's: its operators watch it
+        blocking.append(lambda: check_disk(settings.db_path, min_free_mb))
     for run in blocking:
         result = await asyncio.to_thread(run)
         checks.extend(result if isinstance(result, list) else [result])
@@ -202,6 +256,21 @@ class BackupResult:
 
 class BackupError(RuntimeError):
     """The backup could not be made; the message is one line for the operator."""
+
+
+POSTGRES_BACKUP = (
+    "BOT_DB is a PostgreSQL server: back it up with pg_dump, e.g."
+    ' pg_dump --format=custom --file=bot-$(date +%Y%m%d-%H%M%S).dump "$BOT_DB"'
+    ' (restore: pg_restore --clean --if-exists --dbname="$BOT_DB" FILE); see the README,'
+    " Running at province scale"
+)
+
+
+def backup_settings(settings: Settings, folder: Path, now: datetime | None = None) -> BackupResult:
+    """`python -m bot backup DIR`: the SQLite copy below; on PostgreSQL, what to run instead."""
+    if settings.db_url:
+        raise BackupError(POSTGRES_BACKUP)
+    return backup(settings.db_path, folder, settings.tz, now)
 
 
 def backup(db_path: Path, folder: Path, tz: tzinfo, now: datetime | None = None) -> BackupResult:

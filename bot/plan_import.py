@@ -12,7 +12,6 @@ import asyncio
 import io
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,7 +20,7 @@ from openpyxl.styles import Font
 
 from bot import clock
 from bot.config import Tunables
-from bot.db import Database
+from bot.db import DB_ERRORS, Database
 from bot.domain import plan as domain
 from bot.domain.directories import RowError
 from bot.domain.results import neutralise
@@ -184,7 +183,7 @@ async def import_plan(
                 entity_id=",".join(str(y) for y in report.years),
                 detail=_detail(report),
             )
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         log.warning("plan import of %s could not be written: %s", filename, exc)
         report.ok = False
         report.file_error = file_message("write_failed", detail=type(exc).__name__)
@@ -217,7 +216,7 @@ async def _audit(db: Database, report: PlanReport, actor: int | None, outcome: s
                 outcome=outcome,
                 detail=_detail(report),
             )
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         log.warning("could not audit the plan import of %s: %s", report.filename, exc)
 
 

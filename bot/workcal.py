@@ -46,7 +46,7 @@ def _keep(db: Database, rows: Iterable[Any]) -> None:
     rows = list(rows)
     holidays = frozenset(date.fromisoformat(r["day"]) for r in rows if r["kind"] == "holiday")
     workdays = frozenset(date.fromisoformat(r["day"]) for r in rows if r["kind"] == "workday")
-    _db_days[str(db.path)] = (holidays, workdays)
+    _db_days[db.name] = (holidays, workdays)
 
 
 @functools.lru_cache(maxsize=16)
@@ -63,7 +63,7 @@ def _combine(
 
 def calendar(svc: Services) -> WorkCalendar:
     t = svc.settings.tunables.invitations
-    db_h, db_w = _db_days.get(str(svc.db.path), (frozenset(), frozenset()))
+    db_h, db_w = _db_days.get(svc.db.name, (frozenset(), frozenset()))
     return _combine(t.holidays, t.workdays, db_h, db_w)
 
 
@@ -117,7 +117,8 @@ async def note_gaps(conn: Conn, svc: Services, days: Iterable[date]) -> None:
     table `calendar_gaps` remembers it), whichever feature comes across the year first."""
     for year in calendar(svc).years_without_data(days):
         cursor = await conn.execute(
-            "INSERT OR IGNORE INTO calendar_gaps (year, noticed_at) VALUES (?, ?)",
+            "INSERT INTO calendar_gaps (year, noticed_at) VALUES (?, ?)"
+            " ON CONFLICT (year) DO NOTHING",
             (year, clock.now_db()),
         )
         if cursor.rowcount != 1:

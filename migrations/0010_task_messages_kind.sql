@@ -23,8 +23,9 @@ UPDATE task_messages SET kind = coalesce((
 
 -- Escalations sent before this migration (key task:<id>:esc:<deadline>:<user>; the deadline is
 -- stored as YYYY-MM-DDTHH:MM:SSZ, 20 characters).
-INSERT OR IGNORE INTO task_messages (task_id, outbox_id, department_code, kind, deadline)
+INSERT INTO task_messages (task_id, outbox_id, department_code, kind, deadline)
 SELECT t.id, o.id, t.lead_department, 'escalation',
        substr(o.dedup_key, length('task:' || t.id || ':esc:') + 1, 20)
 FROM outbox o JOIN tasks t ON o.dedup_key LIKE 'task:' || t.id || ':esc:%'
-WHERE o.kind = 'text';
+WHERE o.kind = 'text'
+ON CONFLICT (task_id, outbox_id) DO NOTHING;

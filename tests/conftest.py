@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,56 @@ from bot.db import Database
 from bot.services import Services
 from tests.fakeapi import FakeBotApi, SentMessage
 from tests.outbox_support import FAST_CLOCK, RELAXED_FLOOD
+from tests.pg_support import PG_URL, SchemaPerTest, redirect_databases
 
 TOKEN = "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
 BOT_USERNAME = "county_inspect_bot"
 ADMIN_ID = 1001
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): about SQLite itself; skipped in the PostgreSQL pass"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the PostgreSQL pass (BOT_TEST_PG set) tests about SQLite itself are skipped, each
+    with its reason; every other test runs on PostgreSQL (tests/pg_support.py)."""
+    if PG_URL is None:
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def pg_rig() -> Iterator[SchemaPerTest | None]:
+    if PG_URL is None:
+        yield None
+        return
+    rig = SchemaPerTest(PG_URL)
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+@pytest.fixture(autouse=True)
+def _database_on_postgres(
+    monkeypatch: pytest.MonkeyPatch, pg_rig: SchemaPerTest | None
+) -> Iterator[None]:
+    """The PostgreSQL pass: this test's databases are schemas on BOT_TEST_PG."""
+    if pg_rig is None:
+        yield
+        return
+    redirect_databases(monkeypatch, pg_rig)
+    try:
+        yield
+    finally:
+        pg_rig.drop_all()
 
 
 @dataclass

@@ -130,10 +130,10 @@ async def add_person(
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO people (tg_user_id, full_name, is_admin, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (user_id, name, int(admin), now, now),
         )
-        person_id = int(cursor.lastrowid or 0)
+        person_id = int((await cursor.fetchone())[0])
         if liaison_of:
             await conn.execute(
                 "INSERT INTO liaisons (person_id, department_code, created_at) VALUES (?, ?, ?)",

@@ -4,6 +4,7 @@ draw buttons have their own tests beside their features."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,15 @@ async def test_malformed_button_data_gets_the_stale_alert(
             assert "已失效" in str(answer.get("text")), one
             assert answer.get("show_alert"), one
             assert api.sent_total(P) == sent, one  # nothing else said, nothing done
-        refused = await db_of(c.app).fetchall(
-            "SELECT json_extract(detail, '$.data'), json_extract(detail, '$.reason')"
-            " FROM audit_log WHERE outcome = 'refused' AND action LIKE 'button.%'"
-        )
+        refused = [
+            (detail.get("data"), detail.get("reason"))
+            for detail in (
+                json.loads(r[0])
+                for r in await db_of(c.app).fetchall(
+                    "SELECT detail FROM audit_log"
+                    " WHERE outcome = 'refused' AND action LIKE 'button.%'"
+                )
+            )
+        ]
         assert sorted(r[0] for r in refused) == sorted(data)  # every refusal audited
         assert {r[0] for r in refused if r[1] == "malformed"} == MALFORMED_SHAPE

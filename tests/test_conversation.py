@@ -337,7 +337,7 @@ FLOWS = [
         "tasks.count",
         _start_count,
         _answer_count,
-        "SELECT inspectors FROM task_invitations UNION ALL"
+        "SELECT CAST(inspectors AS TEXT) FROM task_invitations UNION ALL"
         " SELECT data FROM task_flows WHERE kind = 'join'",
     ),
     Flow("results.return", _start_return, _answer_return, "SELECT return_reason FROM results"),

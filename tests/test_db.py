@@ -3,8 +3,10 @@ from pathlib import Path
 import pytest
 
 from bot.db import Database, MigrationError, discover_migrations, open_database
+from tests.pg_support import sqlite_only
 
 
+@sqlite_only("the SQLite file, WAL and its pragmas")
 async def test_fresh_database_has_schema_and_pragmas(tmp_path: Path) -> None:
     async with open_database(tmp_path / "sub" / "bot.sqlite3") as db:
         assert (tmp_path / "sub" / "bot.sqlite3").exists()
@@ -17,6 +19,7 @@ async def test_fresh_database_has_schema_and_pragmas(tmp_path: Path) -> None:
         assert await db.migrate() == []  # idempotent
 
 
+@sqlite_only("reads sqlite_master (tests/test_postgres.py has the PostgreSQL twin)")
 async def test_failing_migration_leaves_database_as_it_was(tmp_path: Path) -> None:
     migrations = tmp_path / "m"
     migrations.mkdir()
@@ -52,8 +55,10 @@ async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 async def test_foreign_keys_enforced(tmp_path: Path) -> None:
     import sqlite3
 
+    import psycopg
+
     async with open_database(tmp_path / "t.sqlite3") as db:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
             await db.execute(
                 "INSERT INTO items (code, name, department_code, created_at, updated_at)"
                 " VALUES ('I1', 'n', 'NOPE', '', '')"

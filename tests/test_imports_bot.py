@@ -13,6 +13,7 @@ import openpyxl
 
 from bot.domain.credit_code import make_credit_code
 from tests.conftest import ADMIN_ID, Harness
+from tests.pg_support import cli_on_sqlite
 from tests.seed import DEPARTMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +146,7 @@ def run_cli(
     )
 
 
+@cli_on_sqlite
 def test_cli_import_and_help(tmp_path: Path) -> None:
     env = {"BOT_DB": str(tmp_path / "cli.sqlite3")}
     helped = run_cli("--help", env=env)
@@ -169,6 +171,7 @@ def test_cli_import_and_help(tmp_path: Path) -> None:
     assert out.stat().st_size > 0
 
 
+@cli_on_sqlite
 def test_cli_token_errors(tmp_path: Path) -> None:
     missing = run_cli("run", env={"BOT_DB": str(tmp_path / "x.sqlite3")}, cwd=tmp_path)
     assert missing.returncode == 2

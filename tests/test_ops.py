@@ -20,6 +20,7 @@ from bot.render import Renderer
 from tests.conftest import TOKEN
 from tests.fakeapi import FakeBotApi
 from tests.outbox_support import ADMIN_ID, open_chat, running_bot, settings_for
+from tests.pg_support import cli_on_sqlite, sqlite_only
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,7 @@ def line(output: str, word: str) -> str:
     return found[0]
 
 
+@cli_on_sqlite
 async def test_doctor_passes_against_the_emulator(api: FakeBotApi, tmp_path: Path) -> None:
     db = tmp_path / "bot.sqlite3"
     await migrated(db)
@@ -88,6 +90,7 @@ async def test_doctor_passes_against_the_emulator(api: FakeBotApi, tmp_path: Pat
     assert "doctor_write_probe" not in tables
 
 
+@cli_on_sqlite
 async def test_doctor_fails_on_token_api_database_and_disk(api: FakeBotApi, tmp_path: Path) -> None:
     # malformed token: a failure, and getMe is not tried
     env = {"BOT_TOKEN": "not-a-token", "BOT_API_URL": api.base_url, "BOT_DB": str(tmp_path / "x")}
@@ -142,6 +145,7 @@ async def test_doctor_names_a_missing_calendar_year(tmp_path: Path) -> None:
     assert (this.status, this.facts["configured"]) == ("warn", 1)
 
 
+@sqlite_only("an SQLite file locked by another connection")
 async def test_doctor_database_that_takes_no_write(tmp_path: Path) -> None:
     """Another process holding the write lock (a stuck second bot, a long manual session):
     the write probe times out and the database check fails, naming SQLite's reason."""
@@ -160,6 +164,7 @@ async def test_doctor_database_that_takes_no_write(tmp_path: Path) -> None:
     assert text.startswith("❌ 数据库") and "不可写：database is locked" in text
 
 
+@sqlite_only("SQLite's online backup API (PostgreSQL: pg_dump)")
 async def test_backup_while_the_bot_writes_restores_and_migrates(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
@@ -228,6 +233,7 @@ async def test_backup_while_the_bot_writes_restores_and_migrates(
         clock.reset()
 
 
+@sqlite_only("SQLite's online backup API (PostgreSQL: pg_dump)")
 async def test_backup_of_an_older_schema_migrates_after_restore(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite3"
     old = Database(db)
@@ -245,6 +251,7 @@ async def test_backup_of_an_older_schema_migrates_after_restore(tmp_path: Path) 
     assert applied == [m.name for m in discover_migrations()[3:]]
 
 
+@sqlite_only("SQLite's online backup API (PostgreSQL: pg_dump)")
 async def test_backup_of_a_missing_database(tmp_path: Path) -> None:
     status, out = await cli(
         "backup", str(tmp_path / "b"), env={"BOT_DB": str(tmp_path / "none.sqlite3")}, cwd=tmp_path

@@ -12,6 +12,7 @@ import openpyxl
 
 from bot import clock
 from tests.conftest import ADMIN_ID, Harness, eventually
+from tests.pg_support import cli_on_sqlite
 from tests.test_imports_bot import count, run_cli
 
 # No emoji in department names here: /stats draws them in its chart (CJK font only).
@@ -31,11 +32,10 @@ async def add_task(h: Harness, industry: str, lead: str, start: str, end: str, s
         cursor = await conn.execute(
             "INSERT INTO tasks (industry, lead_department, window_start, window_end,"
             " reply_deadline, deadline_set_at, state, proposed_by, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (industry, lead, start, end, now, now, state, ADMIN_ID, now, now),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int((await cursor.fetchone())[0])
 
 
 async def test_upload_replace_export_and_stats(bot: Harness) -> None:
@@ -134,6 +134,7 @@ async def test_plan_is_for_administrators_and_directories_still_import(bot: Harn
     assert "用法" in usage.text
 
 
+@cli_on_sqlite
 def test_cli_import_plan(tmp_path: Path) -> None:
     env = {"BOT_DB": str(tmp_path / "cli.sqlite3")}
     deps = tmp_path / "部门.csv"

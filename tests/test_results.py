@@ -378,7 +378,7 @@ async def test_guided_entry_in_four_taps_evidence_and_guidance(
         assert "已记录行政指导" in ok.text
         row = await db_of(app).fetchone(
             "SELECT r.guidance, count(e.id) FROM results r"
-            " LEFT JOIN result_evidence e ON e.result_id = r.id WHERE r.seq = 2"
+            " LEFT JOIN result_evidence e ON e.result_id = r.id WHERE r.seq = 2 GROUP BY r.guidance"
         )
         assert row is not None and row[0] == "建议完善消防台账" and row[1] == 1
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from tests.conftest import TOKEN
 from tests.fakeapi import FakeBotApi
+from tests.pg_support import cli_on_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@cli_on_sqlite
 async def test_run_answers_start_and_hides_the_token(api: FakeBotApi, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(

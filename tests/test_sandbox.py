@@ -17,6 +17,7 @@ from bot.domain.credit_code import is_valid_credit_code
 from bot.sandbox import demo
 from bot.sandbox.core import Sandbox
 from bot.sandbox.web import SandboxWeb
+from tests.pg_support import sqlite_only
 from tests.sandbox_support import MONDAY_10, running_sandbox
 
 ADMIN, LEAD, SCJG = demo.ADMIN_ID, 2001, 2002
@@ -92,6 +93,7 @@ async def test_seeding_makes_a_believable_county(tmp_path: Path) -> None:
         assert "newtask" in {c["command"] for c in sandbox.api.commands[f"chat:{LEAD}"]}
 
 
+@sqlite_only("the sandbox keeps its demo in an SQLite file of its own; a restart looks for it")
 async def test_restart_keeps_chats_and_clock_and_reset_starts_over(tmp_path: Path) -> None:
     async with running_sandbox(tmp_path) as (sandbox, _web):
         sandbox.api.send_text(LEAD, "/help")
@@ -201,6 +203,9 @@ async def test_clock_endpoints_only_move_forward(tmp_path: Path) -> None:
         assert (await c.get("/api/clock"))["display"] == "2026-12-03 08:30"
 
 
+@sqlite_only(
+    "the sandbox runs on its own SQLite file; its fast-forward stops at the first message out"
+)
 async def test_fast_forward_to_the_next_reminder(tmp_path: Path) -> None:
     """A task the bot knows about gets its reminder; the real scan (run_due) sends it."""
     async with running_sandbox(tmp_path) as (sandbox, _web):

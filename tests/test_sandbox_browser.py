@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.pg_support import sqlite_only
 from tests.sandbox_support import running_sandbox
 
 CHROMIUM = shutil.which("chromium") or (
@@ -48,6 +49,8 @@ pytestmark = [
     pytest.mark.skipif(
         async_playwright is None, reason="playwright is not installed (pip install -e '.[dev]')"
     ),
+    # `python -m bot sandbox` always keeps its demo county in an SQLite file of its own.
+    sqlite_only("the sandbox runs on its own SQLite file; its fast-forward is timed for it"),
 ]
 
 LEAD, SCJG, WJW = 2001, 2002, 2003  # 民政, 市场监管, 卫健 liaisons of the demo county

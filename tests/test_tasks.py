@@ -185,11 +185,13 @@ async def propose(
         await p.press(card, name, edit=True)
     if more_partners:  # many departments: put them in the draft instead of pressing each
         db = db_of(app)
-        row = await db.fetchone("SELECT json_extract(data, '$.partners') FROM task_flows")
+        row = await db.fetchone("SELECT id, data FROM task_flows")
         assert row is not None
-        chosen = json.dumps([*json.loads(row[0]), *more_partners])
+        data = json.loads(row[1])
+        data["partners"] = [*data["partners"], *more_partners]
         await db.execute(
-            "UPDATE task_flows SET data = json_set(data, '$.partners', json(?))", (chosen,)
+            "UPDATE task_flows SET data = ? WHERE id = ?",
+            (json.dumps(data, ensure_ascii=False), row[0]),
         )
     await p.press(card, "下一步", edit=True)
     assert "第五步" in current(api, card).text

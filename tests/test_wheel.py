@@ -25,6 +25,9 @@ import pytest
 from bot.db import discover_migrations
 from tests.conftest import TOKEN
 from tests.fakeapi import FakeBotApi
+from tests.pg_support import sqlite_only
+
+pytestmark = sqlite_only("builds and runs the wheel in subprocesses on SQLite files")
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "bot", "templates", "migrations")
@@ -59,6 +62,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [wheel] = dist.glob("joint_inspection_bot-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "bot/migrations/0001_init.sql" in names and "bot/templates/zh/help.j2" in names
+    # PostgreSQL's replacement of a migration (bot.pgdb.migration_sql) ships as well.
+    assert "bot/migrations/postgresql/0012_task_flows_never_reuse_ids.sql" in names
     assert "bot/sandbox/static/index.html" in names
 
     venv = work / "venv"

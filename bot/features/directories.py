@@ -141,7 +141,7 @@ async def document_received(update: Update, context: Context) -> None:
         async with svc.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO pending_uploads (tg_user_id, file_id, file_name, file_size, dry_run,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     identity.tg_user_id,
                     doc.file_id,
@@ -151,7 +151,8 @@ async def document_received(update: Update, context: Context) -> None:
                     clock.now_db(),
                 ),
             )
-            pending_id = cursor.lastrowid
+            inserted = await cursor.fetchone()
+            pending_id = int(inserted[0]) if inserted else None
         await reply(
             update,
             context,

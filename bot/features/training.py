@@ -43,9 +43,6 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 500
 ACTIVE_TASK_STATES = ("inviting", "confirmed", "drawn", "inspecting")
 CLOSED_TASK_STATES = ("cancelled", "done")  # no session of such a task is planned or reminded
-# Tables issue 5 (the draw) may add for inspectors assigned to a task: the first one present
-# with columns task_id and inspector_id is used.
-ASSIGNMENT_TABLES = ("task_inspectors", "draw_inspectors", "draw_assignments", "assignments")
 
 
 @dataclass(frozen=True)
@@ -107,22 +104,17 @@ async def _task(conn: Conn, task_id: int) -> dict[str, Any] | None:
 
 
 async def assigned_inspectors(conn: Conn, task_id: int, departments: list[str]) -> list[int]:
-    """Telegram ids of inspectors drawn for the task, if the draw's table exists (issue 5);
-    otherwise none, and training goes to liaisons only."""
-    for table in ASSIGNMENT_TABLES:
-        columns = {r[1] for r in await _rows(conn, f"PRAGMA table_info({table})")}
-        if {"task_id", "inspector_id"} <= columns:
-            marks = ",".join("?" * len(departments))
-            current = " AND a.replaced_at IS NULL" if "replaced_at" in columns else ""
-            rows = await _rows(
-                conn,
-                f"SELECT DISTINCT p.tg_user_id FROM {table} a JOIN inspectors i ON i.id ="
-                " a.inspector_id JOIN people p ON p.id = i.person_id WHERE a.task_id = ?"
-                f" AND i.department_code IN ({marks}){current}",
-                (task_id, *departments),
-            )
-            return [int(r[0]) for r in rows]
-    return []
+    """Telegram ids of the inspectors drawn for the task (issue 5's draw_assignments, current
+    assignments only) in the given departments."""
+    marks = ",".join("?" * len(departments))
+    rows = await _rows(
+        conn,
+        "SELECT DISTINCT p.tg_user_id FROM draw_assignments a JOIN inspectors i ON i.id ="
+        " a.inspector_id JOIN people p ON p.id = i.person_id WHERE a.task_id = ?"
+        f" AND i.department_code IN ({marks}) AND a.replaced_at IS NULL",
+        (task_id, *departments),
+    )
+    return [int(r[0]) for r in rows]
 
 
 async def people(conn: Conn, training: Training, task: dict[str, Any]) -> list[int]:
@@ -438,7 +430,7 @@ async def _create(
     async with svc.db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO trainings (task_id, department_code, starts_at, place, notes, created_by,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 data["task"],
                 data["department"],
@@ -450,7 +442,8 @@ async def _create(
                 now,
             ),
         )
-        training = await load(conn, int(cursor.lastrowid or 0))
+        inserted = await cursor.fetchone()
+        training = await load(conn, int(inserted[0]) if inserted else 0)
         assert training is not None
         await _tell_all(conn, svc, training, "new")
         await engine.reconcile(conn, svc, f"training:{training.id}")

@@ -140,10 +140,11 @@ async def seed_people(db: Database) -> None:
         for persona in PERSONAS:
             cursor = await conn.execute(
                 "INSERT INTO people (tg_user_id, full_name, is_admin, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (persona.user_id, persona.name, int(persona.role == "admin"), now, now),
             )
-            person_id = int(cursor.lastrowid or 0)
+            inserted = await cursor.fetchone()
+            person_id = int(inserted[0]) if inserted else 0
             if persona.role == "liaison":
                 await conn.execute(
                     "INSERT INTO liaisons (person_id, department_code, created_at)"

@@ -226,12 +226,14 @@ async def roster(db: Database, env_admins: frozenset[int]) -> Roster:
     people = await db.fetchall(
         "SELECT p.id, p.tg_user_id, p.full_name, p.is_admin,"
         " (SELECT i.department_code FROM inspectors i WHERE i.person_id = p.id AND i.active = 1)"
-        " AS inspector_department,"
-        " (SELECT json_group_array(l.department_code) FROM"
-        "   (SELECT department_code FROM liaisons WHERE person_id = p.id"
-        "    ORDER BY department_code) l) AS liaison_departments"
+        " AS inspector_department"
         " FROM people p ORDER BY p.id"
     )
+    liaison_departments: dict[int, list[str]] = {}
+    for r in await db.fetchall(
+        "SELECT person_id, department_code FROM liaisons ORDER BY person_id, department_code"
+    ):
+        liaison_departments.setdefault(int(r[0]), []).append(str(r[1]))
     unbound = await db.fetchall(
         "SELECT name, department_code, certificate_no FROM inspectors"
         " WHERE active = 1 AND person_id IS NULL ORDER BY department_code, name"
@@ -245,7 +247,7 @@ async def roster(db: Database, env_admins: frozenset[int]) -> Roster:
                 tg_user_id=r["tg_user_id"],
                 name=r["full_name"],
                 is_admin=bool(r["is_admin"]),
-                liaison_departments=tuple(json.loads(r["liaison_departments"] or "[]")),
+                liaison_departments=tuple(liaison_departments.get(int(r["id"]), ())),
                 inspector_department=r["inspector_department"],
             )
             for r in people

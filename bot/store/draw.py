@@ -7,6 +7,7 @@ Every function takes the connection of a `db.transaction()`.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import zlib
 from collections.abc import Iterable, Sequence
@@ -105,14 +106,18 @@ async def inputs(conn: Conn, task: Task, base: rules.Rules) -> rules.DrawInputs:
         for code in items
     )
     industry = task.industry.strip()
+    # Objects whose tags contain the industry. LIKE narrows (portable SQL; SQLite's LIKE ignores
+    # ASCII case), the `in` test keeps exactly what contains it.
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", industry) + "%"
     objects = tuple(
         rules.ObjectIn(r[0], r[1], r[2], r[3])
         for r in await _all(
             conn,
             "SELECT credit_code, risk_class, status, industry FROM objects"
-            " WHERE instr(industry, ?)",
-            (industry,),
+            " WHERE industry LIKE ? ESCAPE '\\'",
+            (pattern,),
         )
+        if industry in r[3]
     )
     marks = ",".join("?" * len(items))
     inspector_rows = await _all(
@@ -509,10 +514,12 @@ async def replace(
     now = clock.now_db()
     cursor = await conn.execute(
         "INSERT INTO draw_assignments (task_id, seq, inspector_id, department_code, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
         (task_id, old.seq, new_inspector, old.department_code, now),
     )
-    new_id = int(cursor.lastrowid or 0)
+    inserted = await cursor.fetchone()
+    assert inserted is not None
+    new_id = int(inserted[0])
     await conn.execute(
         "UPDATE draw_assignments SET replaced_at = ?, replaced_by = ?, replace_reason = ?,"
         " replace_kind = ? WHERE id = ?",
@@ -539,8 +546,9 @@ async def add_conflict(
     conn: Conn, inspector_id: int, credit_code: str, task_id: int, reason: str
 ) -> None:
     await conn.execute(
-        "INSERT OR REPLACE INTO draw_conflicts (inspector_id, credit_code, task_id, reason,"
-        " declared_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO draw_conflicts (inspector_id, credit_code, task_id, reason, declared_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (inspector_id, credit_code) DO UPDATE SET"
+        " task_id = excluded.task_id, reason = excluded.reason, declared_at = excluded.declared_at",
         (inspector_id, credit_code, task_id, reason, clock.now_db()),
     )
 
@@ -565,8 +573,8 @@ async def conflicts_of(conn: Conn, certs: Iterable[str]) -> set[tuple[str, str]]
 
 async def add_notice(conn: Conn, task_id: int, inspector_id: int, reachable: bool) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO draw_notices (task_id, inspector_id, notified_at, reachable)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO draw_notices (task_id, inspector_id, notified_at, reachable)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (task_id, inspector_id) DO NOTHING",
         (task_id, inspector_id, clock.now_db(), int(reachable)),
     )
     return cursor.rowcount == 1

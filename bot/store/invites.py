@@ -109,8 +109,8 @@ async def _grant(conn: aiosqlite.Connection, invite: Invite, person_id: int, now
         await conn.execute("UPDATE people SET is_admin = 1 WHERE id = ?", (person_id,))
     elif invite.role == "liaison":
         await conn.execute(
-            "INSERT OR IGNORE INTO liaisons (person_id, department_code, created_at)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO liaisons (person_id, department_code, created_at)"
+            " VALUES (?, ?, ?) ON CONFLICT (person_id, department_code) DO NOTHING",
             (person_id, invite.department_code, now),
         )
     elif invite.role == "inspector":

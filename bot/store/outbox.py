@@ -123,10 +123,11 @@ async def _insert(conn: aiosqlite.Connection, **values: Any) -> int:
     columns = ", ".join(values)
     marks = ", ".join("?" * len(values))
     cursor = await conn.execute(
-        f"INSERT INTO outbox ({columns}) VALUES ({marks})", tuple(values.values())
+        f"INSERT INTO outbox ({columns}) VALUES ({marks}) RETURNING id", tuple(values.values())
     )
-    assert cursor.lastrowid is not None
-    return int(cursor.lastrowid)
+    inserted = await cursor.fetchone()
+    assert inserted is not None
+    return int(inserted[0])
 
 
 async def enqueue(
@@ -173,11 +174,12 @@ async def put_blob(
 ) -> int:
     """Store a file's bytes once for any number of document messages."""
     cursor = await conn.execute(
-        "INSERT INTO outbox_blobs (data, tg_file_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO outbox_blobs (data, tg_file_id, created_at) VALUES (?, ?, ?) RETURNING id",
         (data, tg_file_id, clock.now_db()),
     )
-    assert cursor.lastrowid is not None
-    return int(cursor.lastrowid)
+    inserted = await cursor.fetchone()
+    assert inserted is not None
+    return int(inserted[0])
 
 
 async def enqueue_document(
@@ -384,7 +386,7 @@ async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) ->
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + ?, error_detail = ?,"
-            " retry_since = CASE WHEN ? THEN coalesce(retry_since, ?) ELSE retry_since END,"
+            " retry_since = CASE WHEN ? = 1 THEN coalesce(retry_since, ?) ELSE retry_since END,"
             " updated_at = ? WHERE id = ? AND status = 'sending'",
             (int(counts), detail[:500], int(counts), now, now, row_id),
         )

@@ -59,7 +59,7 @@ async def touch_person(db: Database, tg_user_id: int, full_name: str, username: 
     (Whether they can be written to is `set_reachable`'s business, from private-chat updates.)"""
     await db.execute(
         "UPDATE people SET full_name = ?, username = ?, updated_at = ?"
-        " WHERE tg_user_id = ? AND (full_name IS NOT ? OR username IS NOT ?)",
+        " WHERE tg_user_id = ? AND (full_name IS DISTINCT FROM ? OR username IS DISTINCT FROM ?)",
         (full_name, username, clock.now_db(), tg_user_id, full_name, username),
     )
 

@@ -81,8 +81,9 @@ async def plan(
     status = "skipped" if skip_before is not None and due < skip_before else "pending"
     now = clock.now_db()
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO reminders (series, kind, tg_user_id, due_at, purpose_at, payload,"
-        " dedup_key, status, done_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO reminders (series, kind, tg_user_id, due_at, purpose_at, payload,"
+        " dedup_key, status, done_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (dedup_key) DO NOTHING",
         (
             series,
             kind,
@@ -150,8 +151,9 @@ def _payload(payload: Mapping[str, Any]) -> str:
 
 async def _insert(conn: Conn, series: str, p: Planned, status: str, now: str) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO reminders (series, kind, tg_user_id, due_at, purpose_at, payload,"
-        " dedup_key, status, done_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO reminders (series, kind, tg_user_id, due_at, purpose_at, payload,"
+        " dedup_key, status, done_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (dedup_key) DO NOTHING",
         (
             series,
             p.kind,
@@ -254,8 +256,8 @@ async def paused(conn: Conn) -> set[str]:
 async def set_paused(conn: Conn, series: str, actor: int, pause: bool) -> bool:
     if pause:
         cursor = await conn.execute(
-            "INSERT OR IGNORE INTO reminder_series_paused (series, paused_by, paused_at)"
-            " VALUES (?, ?, ?)",
+            "INSERT INTO reminder_series_paused (series, paused_by, paused_at)"
+            " VALUES (?, ?, ?) ON CONFLICT (series) DO NOTHING",
             (series, actor, clock.now_db()),
         )
     else:

@@ -263,7 +263,8 @@ async def open_followups(conn: Conn, departments: Sequence[str]) -> list[Result]
 
 async def link_message(conn: Conn, chat_id: int, message_id: int, result_id: int) -> None:
     await conn.execute(
-        "INSERT OR REPLACE INTO result_messages (chat_id, message_id, result_id) VALUES (?, ?, ?)",
+        "INSERT INTO result_messages (chat_id, message_id, result_id) VALUES (?, ?, ?)"
+        " ON CONFLICT (chat_id, message_id) DO UPDATE SET result_id = excluded.result_id",
         (chat_id, message_id, result_id),
     )
 
@@ -310,8 +311,8 @@ async def evidence_counts(conn: Conn, task_id: int) -> dict[int, int]:
 
 async def check_in(conn: Conn, task_id: int, seq: int, inspector_id: int) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO result_checkins (task_id, seq, inspector_id, checked_in_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO result_checkins (task_id, seq, inspector_id, checked_in_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (task_id, seq, inspector_id) DO NOTHING",
         (task_id, seq, inspector_id, clock.now_db()),
     )
     return cursor.rowcount == 1
@@ -363,8 +364,9 @@ async def by_token(conn: Conn, token: str) -> tuple[int, int] | None:
 
 async def set_flow(conn: Conn, user: int, step: str, data: dict[str, Any]) -> None:
     await conn.execute(
-        "INSERT OR REPLACE INTO result_flows (tg_user_id, step, data, updated_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO result_flows (tg_user_id, step, data, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (tg_user_id) DO UPDATE SET step = excluded.step, data = excluded.data,"
+        " updated_at = excluded.updated_at",
         (user, step, json.dumps(data, ensure_ascii=False), clock.now_db()),
     )
 

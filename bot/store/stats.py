@@ -90,7 +90,8 @@ async def load_facts(
             )
         for r in await db.fetchall(
             f"SELECT s.id, s.task_id, s.department_code,"
-            f" SUM(a.answer = 'attend') AS attend, SUM(a.answer = 'leave') AS leave"
+            f" SUM(CASE WHEN a.answer = 'attend' THEN 1 ELSE 0 END) AS attend,"
+            " SUM(CASE WHEN a.answer = 'leave' THEN 1 ELSE 0 END) AS leave"
             f" FROM trainings s LEFT JOIN training_answers a ON a.training_id = s.id"
             f" WHERE s.state = 'active' AND s.task_id IN ({marks}) GROUP BY s.id",
             ids,

@@ -153,7 +153,7 @@ async def create(
     cursor = await conn.execute(
         "INSERT INTO tasks (industry, lead_department, lead_items, window_start, window_end,"
         " reply_deadline, deadline_set_at, notes, proposed_by, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             industry,
             lead,
@@ -168,8 +168,9 @@ async def create(
             now,
         ),
     )
-    assert cursor.lastrowid is not None
-    task_id = int(cursor.lastrowid)
+    inserted = await cursor.fetchone()
+    assert inserted is not None
+    task_id = int(inserted[0])
     for code in partners:
         await add_invitation(conn, task_id, code)
     return task_id
@@ -177,7 +178,8 @@ async def create(
 
 async def add_invitation(conn: Conn, task_id: int, department: str) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO task_invitations (task_id, department_code) VALUES (?, ?)",
+        "INSERT INTO task_invitations (task_id, department_code) VALUES (?, ?)"
+        " ON CONFLICT (task_id, department_code) DO NOTHING",
         (task_id, department),
     )
     return cursor.rowcount == 1
@@ -206,8 +208,8 @@ async def add_private_message(
     deadline: datetime | None = None,
 ) -> None:
     await conn.execute(
-        "INSERT OR IGNORE INTO task_messages (task_id, outbox_id, department_code, kind, deadline)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO task_messages (task_id, outbox_id, department_code, kind, deadline)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id, outbox_id) DO NOTHING",
         (
             task_id,
             outbox_id,
@@ -299,7 +301,7 @@ async def mark_escalated(conn: Conn, task: Task) -> bool:
     deadline = clock.to_db(task.reply_deadline)
     cursor = await conn.execute(
         "UPDATE tasks SET escalated_deadline = ? WHERE id = ? AND state = 'inviting'"
-        " AND escalated_deadline IS NOT ?",
+        " AND escalated_deadline IS DISTINCT FROM ?",
         (deadline, task.id, deadline),
     )
     return cursor.rowcount == 1
@@ -308,8 +310,8 @@ async def mark_escalated(conn: Conn, task: Task) -> bool:
 async def record_reminder(conn: Conn, task_id: int, department: str, slot: datetime) -> bool:
     """True the first time this slot is recorded for this department (then remind)."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO task_reminders (task_id, department_code, slot, sent_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO task_reminders (task_id, department_code, slot, sent_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (task_id, department_code, slot) DO NOTHING",
         (task_id, department, clock.to_db(slot), clock.now_db()),
     )
     return cursor.rowcount == 1
@@ -438,7 +440,7 @@ async def coordination_chat(conn: Conn) -> int | None:
 async def note_calendar_gap(conn: Conn, year: int) -> bool:
     """True the first time a year without calendar data is noted (then tell the admins)."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO calendar_gaps (year, noticed_at) VALUES (?, ?)",
+        "INSERT INTO calendar_gaps (year, noticed_at) VALUES (?, ?) ON CONFLICT (year) DO NOTHING",
         (year, clock.now_db()),
     )
     return cursor.rowcount == 1
