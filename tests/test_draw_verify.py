@@ -86,6 +86,7 @@ async def test_tampered_rows_are_named_by_verify_and_the_cli(
         await sender_of(app).idle()
         text = await verify(api)
         assert "✅ 结果一致" in text and "后续变更：0 项" in text
+        assert "人员分配第 2 版：逐个对象随机组队" in text  # new draws use random teams
         code, out = await run_cli(tmp_path / "d.sqlite3", "verify-draw", "1")
         assert code == 0 and "✅ 结果一致" in out
 

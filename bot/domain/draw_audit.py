@@ -419,6 +419,7 @@ class Audit:
     sealed_at: str | None
     head: str | None  # the chain's last hash, to compare with a published one
     replayed: bool  # the base result could be built (re-run or recorded)
+    teams_version: int | None = None  # how inspectors were assigned (DrawInputs.version)
 
     @property
     def identical(self) -> bool:
@@ -476,6 +477,7 @@ def audit(
         sealed_at=sealed_at,
         head=head,
         replayed=replayed,
+        teams_version=inputs.version if inputs is not None else None,
     )
 
 
