@@ -118,6 +118,7 @@ async def assigned_inspectors(conn: Conn, task_id: int, departments: list[str]) 
                 conn,
                 f"SELECT DISTINCT p.tg_user_id FROM {table} a JOIN inspectors i ON i.id ="
                 " a.inspector_id JOIN people p ON p.id = i.person_id WHERE a.task_id = ?"
+                " AND i.active = 1"
                 f" AND i.department_code IN ({marks}){current}",
                 (task_id, *departments),
             )
