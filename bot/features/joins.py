@@ -29,13 +29,14 @@ def series(inviter: int) -> str:
 
 async def desired(conn: Conn, svc: Services, name: str, now: datetime) -> list[Planned]:
     inviter = int(name.partition(":")[2])
-    joins = await store.unreported_joins(conn, inviter)
-    if not joins:
+    first = await store.first_unreported(conn, inviter)
+    if first is None:
         return []
-    due = digest_due(joins[0].used_at, await store.last_reported(conn, inviter))
+    code, used_at = first
+    due = digest_due(used_at, await store.last_reported(conn, inviter))
     return [
         Planned(
-            key=f"{PREFIX}:{inviter}:{joins[0].code}",
+            key=f"{PREFIX}:{inviter}:{code}",
             kind=KIND,
             user=inviter,
             due=due.astimezone(svc.settings.tz),

@@ -182,6 +182,18 @@ async def unreported_joins(conn: Conn, inviter: int) -> list[Join]:
     ]
 
 
+async def first_unreported(conn: Conn, inviter: int) -> tuple[str, datetime] | None:
+    """The oldest join not yet in a digest (its code and time): what plans the next digest,
+    without reading every join (a join re-plans it, so this runs once per join)."""
+    rows = await _all(
+        conn,
+        "SELECT code, used_at FROM invite_codes WHERE created_by = ? AND reported_at IS NULL"
+        " AND used_at IS NOT NULL ORDER BY used_at, code LIMIT 1",
+        (inviter,),
+    )
+    return (rows[0][0], clock.from_db(rows[0][1])) if rows else None
+
+
 async def last_reported(conn: Conn, inviter: int) -> datetime | None:
     rows = await _all(
         conn,
