@@ -76,8 +76,13 @@ async def test_an_inspector_who_left_gets_nothing_and_their_liaison_is_told(
         assert "卫健乙" in acks.text and "小乙的手机" not in acks.text
 
         # the directory comes back with 卫健乙 离岗
-        [_, report] = await admin.upload(
+        await admin.upload(
             "人员.csv", DIRECTORY.format(status="离岗").encode("utf-8"), "人员", expect=2
+        )
+        [report] = await until(
+            lambda: [
+                m for m in api.chat_messages(ADMIN_ID) if "执法检查人员名录 “人员.csv”" in m.text
+            ]
         )
         assert "更新 1" in report.text and "未变 3" in report.text
         row = await db.fetchone("SELECT active FROM inspectors WHERE certificate_no = 'WJ002'")

@@ -185,6 +185,12 @@ async def test_a_county_of_300_inspectors_onboards_in_few_actions(
             api.add_user(uid, f"用户{n}")  # a Telegram display name, not the directory name
             api.send_text(uid, f"/start {code}")
         await until(lambda: all(api.sent_total(u) >= 1 for u in users.values()), timeout=120)
+        other = {
+            cert: [m.text[:80] for m in api.chat_messages(u)]
+            for cert, u in users.items()
+            if "注册成功" not in api.chat_messages(u)[0].text
+        }
+        assert not other, other
         welcome = api.chat_messages(users["01000000"])[0]
         assert "注册成功" in welcome.text and "县民政局" in welcome.text
         row = await db.fetchone("SELECT count(*) FROM inspectors WHERE person_id IS NOT NULL")
