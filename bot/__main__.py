@@ -1,4 +1,5 @@
-"""Command line: `python -m bot sandbox | run | migrate | import | template | doctor | backup`."""
+"""Command line: `python -m bot sandbox | run | migrate | import | template | invites | doctor |
+backup`."""
 
 from __future__ import annotations
 
@@ -247,6 +248,53 @@ def cmd_export_draw(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invites(settings: Settings, args: argparse.Namespace) -> int:
+    """`invites inspectors <部门编码|all> --out FILE.xlsx [--reissue]`: the same links in bulk as
+    /invite inspectors, made in the name of `--by` (default: the first of BOT_ADMINS), who
+    then gets the join digests."""
+    from bot import bulk_invites
+    from bot.db import open_database
+    from bot.render import Renderer
+    from bot.store import directories
+
+    texts = Renderer(html=False)
+    by = args.by if args.by is not None else min(settings.admins, default=None)
+    if by is None:
+        print(texts.text("onboarding/cli_invites.j2", problem="no_admin"), file=sys.stderr)
+        return 2
+
+    async def go() -> tuple[int, str, bytes | None]:
+        async with open_database(settings.database) as db:
+            known = await directories.department_names(db)
+            wanted = args.department
+            if wanted.lower() in ("all", "全部"):
+                codes = sorted(known)
+            elif wanted in known:
+                codes = [wanted]
+            else:
+                problem = texts.text("onboarding/cli_invites.j2", problem="unknown", given=wanted)
+                return 2, problem, None
+            result = await bulk_invites.issue(
+                db,
+                texts,
+                actor=by,
+                departments=codes,
+                reissue=args.reissue,
+                ttl_days=settings.tunables.invite_ttl_days,
+                bot_username=args.bot_username.lstrip("@"),
+                tz=settings.tz,
+                label=known[codes[0]] if len(codes) == 1 else "",
+            )
+        text = texts.text("onboarding/cli_invites.j2", problem="", plan=result.plan, out=args.out)
+        return 0, text, result.sheet.data if result.sheet is not None else None
+
+    status, text, data = asyncio.run(go())
+    if data is not None:
+        Path(args.out).write_bytes(data)
+    print(text, file=sys.stderr if status else sys.stdout)
+    return status
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     """One line per check; exit 1 when any check failed (warnings do not count)."""
     from bot import ops
@@ -325,6 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("task", type=int, help="task number")
     exp.add_argument("--out", help="output path (default draw-<task>.json)")
     exp.set_defaults(func=cmd_export_draw)
+    inv = sub.add_parser(
+        "invites",
+        help="one invitation link per unregistered directory inspector, as .xlsx (links, QR codes)",
+    )
+    inv.add_argument("who", choices=["inspectors"], help="inspectors")
+    inv.add_argument("department", help="department code, or all")
+    inv.add_argument("--out", required=True, help="output .xlsx path")
+    inv.add_argument("--bot-username", required=True, help="the bot's @username (for the links)")
+    inv.add_argument(
+        "--reissue", action="store_true", help="replace links issued earlier and not yet used"
+    )
+    inv.add_argument(
+        "--by", type=int, default=None, help="Telegram id of the inviter (default: first admin)"
+    )
+    inv.set_defaults(func=cmd_invites)
     doc = sub.add_parser(
         "doctor",
         help="check token, Bot API (getMe), database, fonts, working-day calendar, disk space",
@@ -342,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-NEEDS_DATABASE = frozenset({"run", "sandbox", "migrate", "import", "verify-draw", "export-draw"})
+NEEDS_DATABASE = frozenset(
+    {"run", "sandbox", "migrate", "import", "verify-draw", "export-draw", "invites"}
+)
 
 
 def main(argv: list[str] | None = None) -> int:

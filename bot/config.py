@@ -411,6 +411,8 @@ class Tunables:
     """Values an administrator may tune in the TOML file. Later capabilities add sections."""
 
     invite_ttl_days: int = 7
+    # A liaison may make links for their own department's inspectors ([onboarding]).
+    liaison_invites: bool = True
     county_name: str = ""  # [county] name, e.g. "清河县": titles of the county-wide figures
     max_import_mb: int = 20
     # A workbook (a zip) may inflate to `inflate_factor` x its size, at most `max_inflated_mb`.
@@ -451,8 +453,15 @@ class Tunables:
         county_name = data.get("county", {}).get("name", "")
         if not isinstance(county_name, str) or len(county_name.strip()) > 30:
             raise ConfigError('配置项 county.name 必须是县名（不超过 30 个字，如 "清河县"）')
+        liaison_invites = onboarding.get("liaison_invites", cls.liaison_invites)
+        if not isinstance(liaison_invites, bool):
+            raise ConfigError(
+                "配置项 onboarding.liaison_invites 必须是 true 或 false"
+                " (config value onboarding.liaison_invites must be a boolean)"
+            )
         return cls(
             **values,
+            liaison_invites=liaison_invites,
             county_name=county_name.strip(),
             outbox=OutboxTunables.from_toml(data),
             invitations=InvitationTunables.from_toml(data),

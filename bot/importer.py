@@ -406,7 +406,11 @@ def template_xlsx(kind: str) -> bytes:
             sheet.column_dimensions[letter].number_format = "@"
         elif column.parse == "date":
             sheet.column_dimensions[letter].number_format = "yyyy-mm-dd"
-        choices = {"risk": '"A,B,C,D"', "category": '"一般,重点"'}.get(column.parse)
+        choices = {
+            "risk": '"A,B,C,D"',
+            "category": '"一般,重点"',
+            "active": '"在岗,离岗,调离,退休,停用"',
+        }.get(column.parse)
         if choices:
             validation = DataValidation(
                 type="list", formula1=choices, allow_blank=True, showErrorMessage=False

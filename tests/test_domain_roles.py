@@ -26,8 +26,11 @@ def test_roles_combine() -> None:
     assert "bindgroup" in names(person, Where.GROUP)
     assert "bindgroup" not in names(person, Where.PRIVATE)
     liaison = Identity(2, "y", person_id=2, liaison_departments=("MZJ",))
-    assert "invite" not in names(liaison, Where.PRIVATE)
+    # a liaison invites their own department's inspectors (checked again in the handler)
+    assert "invite" in names(liaison, Where.PRIVATE) and "roster" in names(liaison, Where.PRIVATE)
     assert "me" in names(liaison, Where.PRIVATE)
+    inspector = Identity(3, "z", person_id=3, inspector_id=4)
+    assert "invite" not in names(inspector, Where.PRIVATE)
 
 
 def test_invite_states() -> None:
@@ -38,6 +41,8 @@ def test_invite_states() -> None:
     assert invites.state_of(base, now + timedelta(days=7)) is CodeState.EXPIRED
     used = Invite("c", "liaison", "MZJ", None, 1, now + timedelta(days=7), now, 5)
     assert invites.state_of(used, now) is CodeState.USED
+    revoked = Invite("c", "inspector", "MZJ", 4, 1, now + timedelta(days=7), None, None, now)
+    assert invites.state_of(revoked, now) is CodeState.REVOKED
     code = invites.new_code()
     assert invites.looks_like_code(code) and len(code) == 16
     assert not invites.looks_like_code("bad code!")

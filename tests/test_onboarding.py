@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import clock
+from bot import clock, reminders
 from tests.conftest import ADMIN_ID, BOT_USERNAME, Harness, eventually
 from tests.seed import DEPARTMENTS, INSPECTORS
 
+DAYTIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 Beijing time, a Tuesday
 LINK_RE = re.compile(rf"https://t\.me/{BOT_USERNAME}\?start=([A-Za-z0-9_-]+)")
 
 
@@ -35,14 +36,19 @@ async def audit_rows(h: Harness, action: str) -> list[tuple[str, str]]:
 
 async def test_liaison_onboarding_and_reuse(seeded: Harness) -> None:
     h = seeded
-    code = await invite_code(h, "/invite liaison MZJ")
-    h.api.add_user(2001, "王", "联络员")
-    [welcome] = await h.say(2001, f"/start {code}")
-    assert (
-        "注册成功" in welcome.text and "县民政局" in welcome.text and "部门联络员" in welcome.text
-    )
-    # the administrator who made the link is told
-    notices = await h.api.wait_for_messages(ADMIN_ID, 2)
+    clock.set_source(lambda: DAYTIME)  # the join digest keeps quiet hours
+    try:
+        code = await invite_code(h, "/invite liaison MZJ")
+        h.api.add_user(2001, "王", "联络员")
+        [welcome] = await h.say(2001, f"/start {code}")
+        assert "注册成功" in welcome.text and "县民政局" in welcome.text
+        assert "部门联络员" in welcome.text
+        # the administrator who made the link is told, in their join digest
+        await reminders.run_due(h.app)
+        notices = await h.api.wait_for_messages(ADMIN_ID, 2)
+    finally:
+        clock.reset()
+    assert "注册汇总" in notices[-1].text
     assert "王 联络员" in notices[-1].text and "县民政局" in notices[-1].text
     # the liaison's own command menu now includes /me
     await h.api.wait_for(lambda: "chat:2001" in h.api.commands)
@@ -147,9 +153,14 @@ async def test_help_per_role_and_strangers(seeded: Harness) -> None:
     h.api.add_user(2001, "联络员甲")
     await h.say(2001, f"/start {code}")
     [liaison_help] = await h.say(2001, "/help")
-    assert "/me" in liaison_help.text and "/invite" not in liaison_help.text
+    assert "/me" in liaison_help.text and "/bindgroup" not in liaison_help.text
+    # a liaison may invite their own department's inspectors (tests/test_onboarding_bulk.py),
+    # nothing else: the refusal is audited
+    assert "/invite" in liaison_help.text and "/roster" in liaison_help.text
     [refused] = await h.say(2001, "/invite liaison MZJ")
     assert "没有使用这个功能的权限" in refused.text
+    refusals = await audit_rows(h, "command.invite")
+    assert refusals == [("command.invite", "refused")] * 2
     [unknown] = await h.say(2001, "/nosuch")
     assert "没有这个命令" in unknown.text
 

@@ -26,6 +26,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel
 
 from bot.domain.credit_code import credit_code_error, normalize_credit_code
+from bot.domain.onboarding import active_flag
 
 # time / timedelta: time-only and duration cells of a workbook (shown as text).
 CellValue = Union[str, int, float, bool, datetime, date, time, timedelta, None]  # noqa: UP007
@@ -108,6 +109,7 @@ MSG_KNOWN_DEPARTMENTS = (
 )
 MSG_AMBIGUOUS_DEPARTMENT = "「{name}」可指不止一个部门：{names}，请写部门编码"
 MSG_NO_DEPARTMENTS = "部门编码「{code}」不存在：系统里还没有任何部门，请先导入部门名录"
+MSG_ACTIVE = "无法识别的状态「{value}」：请写 在岗，或 离岗、调离、退休、停用（留空视为在岗）"
 MSG_TOO_LONG = "内容过长（{length} 个字符，上限 {limit}）"
 
 MSG_HEADER_MISSING = "缺少必填列：{missing}。文件中的列：{found}。"
@@ -151,6 +153,7 @@ class Inspector:
     certificate_no: str
     certificate_valid_until: str | None = None  # ISO date, inclusive; None = no expiry given
     specialties: str = ""  # '、'-separated
+    active: int = 1  # 0: left (状态 离岗/调离/退休/停用 …); never drawn, sent nothing
 
 
 @dataclass(slots=True)
@@ -501,6 +504,14 @@ _CATEGORIES = {
 }
 
 
+def parse_active(value: CellValue) -> int:
+    """The inspectors' 状态 column: '在岗' (or blank) -> 1; '离岗', '调离', '退休' … -> 0."""
+    flag = active_flag(cell_text(value))
+    if flag is None:
+        raise CellError(MSG_ACTIVE.format(value=_show(value)))
+    return flag
+
+
 def parse_category(value: CellValue) -> str:
     text = cell_text(value)
     if not text:
@@ -777,6 +788,16 @@ _INSPECTORS = KindSpec(
             note="可填多个，用顿号「、」或逗号分隔。抽取人员时按专业匹配。",
             example="食品安全、特种设备",
             width=24,
+        ),
+        _col(
+            "active",
+            "状态",
+            "active",
+            aliases="status 在岗状态 人员状态 是否在岗 在岗情况 在岗 在职状态",
+            note="在岗（或留空）；离岗、调离、退休、停用的人员不再接收通知，也不会被抽中。"
+            "没有这一列时，已有人员的状态保持不变。",
+            example="在岗",
+            width=10,
         ),
     ),
 )
@@ -1321,6 +1342,7 @@ def validate_rows(
         "date": parse_date,
         "month": parse_month,
         "category": parse_category,
+        "active": parse_active,
         "department": department_resolver(departments or {}, aliases),
         "aliases": parse_aliases,
     }

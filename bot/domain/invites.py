@@ -16,6 +16,7 @@ class CodeState(StrEnum):
     VALID = "valid"
     USED = "used"
     EXPIRED = "expired"
+    REVOKED = "revoked"  # replaced by a reissued link
     UNKNOWN = "unknown"
 
 
@@ -29,6 +30,8 @@ class Invite:
     expires_at: datetime
     used_at: datetime | None
     used_by: int | None
+    revoked_at: datetime | None = None
+    replaces_liaisons: bool = False  # a liaison link that replaces the department's liaisons
 
 
 def new_code() -> str:
@@ -49,6 +52,8 @@ def state_of(invite: Invite | None, now: datetime) -> CodeState:
         return CodeState.UNKNOWN
     if invite.used_at is not None:
         return CodeState.USED
+    if invite.revoked_at is not None:
+        return CodeState.REVOKED
     if now >= invite.expires_at:
         return CodeState.EXPIRED
     return CodeState.VALID

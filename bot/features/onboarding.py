@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import aiosqlite
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
@@ -14,9 +15,10 @@ from bot.callbacks import Pressed
 from bot.domain import invites as invite_rules
 from bot.domain.invites import CodeState
 from bot.domain.roles import Identity, Role, Where, commands_for
-from bot.features.common import Context, command, edit, identify, pressed, reply, stale
+from bot.features import bulk_invites, departures, joins, roster
+from bot.features.common import Context, command, edit, identify, pressed, refuse, reply, stale
 from bot.services import Services, services
-from bot.store import audit, directories, invites, people
+from bot.store import audit, directories, invites, outbox, people
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +81,21 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
     inspector = None
     if invite.inspector_id is not None:
         inspector = await directories.get_inspector(svc.db, invite.inspector_id)
-    # The administrator who made the link is told through the outbox, in the same transaction.
-    notice = svc.renderer.message(
-        "onboarding/inviter_notice.j2",
-        full_name=user.full_name,
-        role=invite.role,
-        department=department,
-        inspector=inspector,
-    )
-    if not await invites.redeem(svc.db, invite, user.id, user.full_name, user.username, notice):
+
+    async def after(conn: aiosqlite.Connection, replaced: list[int]) -> None:
+        # The inviter hears of the join in their next digest (at most one an hour), planned
+        # in this transaction; replaced liaisons are told here, through the outbox.
+        await joins.planned(conn, svc, invite.created_by)
+        if replaced and department is not None:
+            told = svc.renderer.message(
+                "onboarding/liaison_replaced.j2", department=department, full_name=user.full_name
+            )
+            for uid in replaced:
+                await outbox.enqueue(
+                    conn, uid, told, dedup_key=f"liaison-replaced:{invite.code}:{uid}"
+                )
+
+    if not await invites.redeem(svc.db, invite, user.id, user.full_name, user.username, after):
         await invites_refused(update, context, identity, code, CodeState.USED)
         return
     identity = await identify(update, context)
@@ -134,7 +142,10 @@ async def _greet(update: Update, context: Context, identity: Identity) -> None:
 @command("me")
 async def me(update: Update, context: Context, identity: Identity) -> None:
     svc = services(context)
-    names = await people.department_names(svc.db, identity.liaison_departments)
+    codes = identity.liaison_departments
+    if identity.inspector_department and identity.inspector_department not in codes:
+        codes = (*codes, identity.inspector_department)
+    names = await people.department_names(svc.db, codes)
     inspector = None
     if identity.inspector_id is not None:
         inspector = await directories.get_inspector(svc.db, identity.inspector_id)
@@ -145,6 +156,7 @@ async def me(update: Update, context: Context, identity: Identity) -> None:
         identity=identity,
         departments=names,
         inspector=inspector,
+        inspector_department=names.get(inspector.department_code) if inspector else None,
     )
 
 
@@ -182,8 +194,19 @@ async def cancel(update: Update, context: Context, identity: Identity) -> None:
 
 @command("invite")
 async def invite(update: Update, context: Context, identity: Identity) -> None:
+    """/invite liaison|inspector|admin …, and links in bulk: /invite inspectors <部门编码|all>
+    [重发] (bot/features/bulk_invites.py). Liaisons may only do the latter (and the one-person
+    form) for their own department's inspectors; everything else is the administrators'."""
     args = context.args or []
     svc = services(context)
+    if args and args[0].lower() in bulk_invites.BULK_WORDS:
+        await bulk_invites.bulk(update, context, identity, args[1:])
+        return
+    if not identity.is_admin and not (
+        len(args) >= 2 and args[0].lower() in ("inspector", "检查人员", "执法人员")
+    ):
+        await refuse(update, context, identity, "command.invite", "role")
+        return
     if not args:
         await reply(update, context, "onboarding/invite_pick_role.j2")
         return
@@ -216,13 +239,26 @@ async def invite(update: Update, context: Context, identity: Identity) -> None:
         )
         return
     if role == "liaison":
+        current = await people.liaison_names(svc.db, department.code)
+        if current:  # replace them, or add one more: the administrator says which
+            await reply(
+                update,
+                context,
+                "onboarding/liaison_replace_ask.j2",
+                department=department,
+                current=current,
+            )
+            return
         await _issue(update, context, identity, "liaison", department_code=department.code)
         return
-    if len(args) < 3:
-        await reply(update, context, "onboarding/invite_usage.j2", problem="certificate", given="")
+    if len(args) < 3:  # /invite inspector <部门编码>: everyone of that department at once
+        await bulk_invites.bulk(update, context, identity, args[1:])
+        return
+    if bulk_invites.refused_for(identity, svc, [department.code]):
+        await bulk_invites.refuse_bulk(update, context, identity, [department.code])
         return
     inspector = await directories.find_inspector_by_certificate(svc.db, args[2])
-    if inspector is None or inspector.department_code != department.code:
+    if inspector is None or inspector.department_code != department.code or not inspector.active:
         await reply(
             update,
             context,
@@ -242,6 +278,30 @@ async def invite(update: Update, context: Context, identity: Identity) -> None:
     )
 
 
+@pressed("ivl", Role.ADMIN, parts=2, numbers=())
+async def liaison_choice(update: Update, context: Context, identity: Identity, cb: Pressed) -> None:
+    """The answer to "this department has a liaison": ivl:r:<dept> replace them,
+    ivl:a:<dept> add one more. The link is made now; the replacement happens when it is used."""
+    query = update.callback_query
+    assert query is not None
+    svc = services(context)
+    mode, code = cb.text(0), cb.rest(1)
+    department = await directories.get_department(svc.db, code) if code else None
+    if mode not in ("r", "a") or department is None:
+        await stale(update, context)
+        return
+    await query.answer()
+    await _issue(
+        update,
+        context,
+        identity,
+        "liaison",
+        department_code=department.code,
+        edit_in_place=True,
+        replaces_liaisons=mode == "r",
+    )
+
+
 async def _issue(
     update: Update,
     context: Context,
@@ -251,6 +311,7 @@ async def _issue(
     department_code: str | None = None,
     inspector_id: int | None = None,
     edit_in_place: bool = False,
+    replaces_liaisons: bool = False,
 ) -> None:
     svc = services(context)
     code = invite_rules.new_code()
@@ -263,6 +324,7 @@ async def _issue(
         expires_at=expires_at,
         department_code=department_code,
         inspector_id=inspector_id,
+        replaces_liaisons=replaces_liaisons,
     )
     department = (
         await directories.get_department(svc.db, department_code) if department_code else None
@@ -277,6 +339,9 @@ async def _issue(
         expires=expires_at.astimezone(svc.settings.tz),
         department=department,
         inspector=inspector,
+        replaces=await people.liaison_names(svc.db, department.code)
+        if replaces_liaisons and department
+        else [],
     )
     if edit_in_place:
         await edit(update, context, "onboarding/invite_link.j2", **ctx)
@@ -327,6 +392,16 @@ async def invite_button(update: Update, context: Context, identity: Identity, cb
             )
             return
         if parts[2] == "l":
+            current = await people.liaison_names(svc.db, department.code)
+            if current:
+                await edit(
+                    update,
+                    context,
+                    "onboarding/liaison_replace_ask.j2",
+                    department=department,
+                    current=current,
+                )
+                return
             await _issue(
                 update,
                 context,
@@ -337,6 +412,7 @@ async def invite_button(update: Update, context: Context, identity: Identity, cb
             )
             return
         listed = await directories.list_inspectors(svc.db, department.code)
+        # More than fit as buttons: the bulk path (one workbook for the whole department).
         await edit(
             update,
             context,
@@ -369,9 +445,13 @@ async def invite_button(update: Update, context: Context, identity: Identity, cb
 
 
 def register(app: Application) -> None:
+    joins.register()  # reminder-engine sources: join digests, people who left
+    departures.register()
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("me", me))
     app.add_handler(CommandHandler("cancel", cancel))
     app.add_handler(CommandHandler("invite", invite))
+    app.add_handler(CommandHandler("roster", roster.roster))
     app.add_handler(CallbackQueryHandler(invite_button, pattern=r"^inv:"))
+    app.add_handler(CallbackQueryHandler(liaison_choice, pattern=r"^ivl:"))

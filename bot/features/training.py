@@ -111,6 +111,7 @@ async def assigned_inspectors(conn: Conn, task_id: int, departments: list[str]) 
         conn,
         "SELECT DISTINCT p.tg_user_id FROM draw_assignments a JOIN inspectors i ON i.id ="
         " a.inspector_id JOIN people p ON p.id = i.person_id WHERE a.task_id = ?"
+        " AND i.active = 1"
         f" AND i.department_code IN ({marks}) AND a.replaced_at IS NULL",
         (task_id, *departments),
     )

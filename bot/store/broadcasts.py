@@ -224,7 +224,9 @@ async def discard_draft(db: Database, admin_id: int) -> bool:
 
 async def roster(db: Database, env_admins: frozenset[int]) -> Roster:
     people = await db.fetchall(
-        "SELECT p.id, p.tg_user_id, p.full_name, p.is_admin,"
+        "SELECT p.id, p.tg_user_id, p.is_admin,"
+        " COALESCE((SELECT i.name FROM inspectors i WHERE i.person_id = p.id), p.full_name)"
+        " AS full_name,"
         " (SELECT i.department_code FROM inspectors i WHERE i.person_id = p.id AND i.active = 1)"
         " AS inspector_department"
         " FROM people p ORDER BY p.id"

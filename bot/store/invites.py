@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiosqlite
@@ -10,8 +11,7 @@ import aiosqlite
 from bot import clock
 from bot.db import Database
 from bot.domain.invites import Invite
-from bot.render import Rendered
-from bot.store import audit, outbox
+from bot.store import audit
 from bot.store.people import upsert_person
 
 
@@ -25,6 +25,8 @@ def _invite(row: sqlite3.Row) -> Invite:
         expires_at=clock.from_db(row["expires_at"]),
         used_at=clock.from_db(row["used_at"]) if row["used_at"] else None,
         used_by=row["used_by"],
+        revoked_at=clock.from_db(row["revoked_at"]) if row["revoked_at"] else None,
+        replaces_liaisons=bool(row["replaces_liaisons"]),
     )
 
 
@@ -37,11 +39,12 @@ async def create(
     expires_at: datetime,
     department_code: str | None = None,
     inspector_id: int | None = None,
+    replaces_liaisons: bool = False,
 ) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT INTO invite_codes (code, role, department_code, inspector_id, created_by,"
-            " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " created_at, expires_at, replaces_liaisons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 code,
                 role,
@@ -50,6 +53,7 @@ async def create(
                 created_by,
                 clock.now_db(),
                 clock.to_db(expires_at),
+                int(replaces_liaisons),
             ),
         )
         await audit.record(
@@ -58,7 +62,12 @@ async def create(
             action="invite.create",
             entity="invite_code",
             entity_id=code,
-            detail={"role": role, "department": department_code, "inspector_id": inspector_id},
+            detail={
+                "role": role,
+                "department": department_code,
+                "inspector_id": inspector_id,
+                "replaces_liaisons": replaces_liaisons,
+            },
         )
 
 
@@ -67,28 +76,33 @@ async def get(db: Database, code: str) -> Invite | None:
     return _invite(row) if row else None
 
 
+# after(conn, Telegram ids of the liaisons the code replaced): inside the redeeming transaction
+AfterRedeem = Callable[[aiosqlite.Connection, list[int]], Awaitable[None]]
+
+
 async def redeem(
     db: Database,
     invite: Invite,
     tg_user_id: int,
     full_name: str,
     username: str | None,
-    inviter_notice: Rendered,
+    after: AfterRedeem,
 ) -> bool:
-    """Bind the account to the role the code carries and queue the notice to the administrator
-    who made the link. False if the code was taken meanwhile."""
+    """Bind the account to the role the code carries (a replacing liaison code also removes the
+    department's other liaisons), then run `after` in the same transaction: the inviter's join
+    digest is planned there. False if the code was taken meanwhile."""
     now = clock.now_db()
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE invite_codes SET used_at = ?, used_by = ?"
-            " WHERE code = ? AND used_at IS NULL AND expires_at > ?",
+            " WHERE code = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
             (now, tg_user_id, invite.code, now),
         )
         if cursor.rowcount != 1:
             return False
         person_id = await upsert_person(conn, tg_user_id, full_name, username)
-        await _grant(conn, invite, person_id, now)
-        await outbox.enqueue(conn, invite.created_by, inviter_notice)
+        replaced = await _grant(conn, invite, person_id, now)
+        await after(conn, replaced)
         await audit.record(
             conn,
             actor=tg_user_id,
@@ -104,10 +118,34 @@ async def redeem(
     return True
 
 
-async def _grant(conn: aiosqlite.Connection, invite: Invite, person_id: int, now: str) -> None:
+async def _grant(conn: aiosqlite.Connection, invite: Invite, person_id: int, now: str) -> list[int]:
+    """Give the person the code's role; returns the Telegram ids of liaisons it replaced.
+    The department's tasks, reports and results belong to the department, not to the liaison,
+    so a replaced liaison takes nothing with them."""
+    replaced: list[int] = []
     if invite.role == "admin":
         await conn.execute("UPDATE people SET is_admin = 1 WHERE id = ?", (person_id,))
     elif invite.role == "liaison":
+        if invite.replaces_liaisons:
+            cursor = await conn.execute(
+                "SELECT p.tg_user_id FROM liaisons l JOIN people p ON p.id = l.person_id"
+                " WHERE l.department_code = ? AND l.person_id != ? ORDER BY p.tg_user_id",
+                (invite.department_code, person_id),
+            )
+            replaced = [int(r[0]) for r in await cursor.fetchall()]
+            await conn.execute(
+                "DELETE FROM liaisons WHERE department_code = ? AND person_id != ?",
+                (invite.department_code, person_id),
+            )
+            if replaced:
+                await audit.record(
+                    conn,
+                    actor=None,
+                    action="liaison.replaced",
+                    entity="department",
+                    entity_id=invite.department_code,
+                    detail={"removed": replaced, "new_person": person_id, "code": invite.code},
+                )
         await conn.execute(
             "INSERT INTO liaisons (person_id, department_code, created_at)"
             " VALUES (?, ?, ?) ON CONFLICT (person_id, department_code) DO NOTHING",
@@ -124,3 +162,4 @@ async def _grant(conn: aiosqlite.Connection, invite: Invite, person_id: int, now
         )
     else:  # pragma: no cover - the table's CHECK constraint prevents it
         raise ValueError(invite.role)
+    return replaced

@@ -102,3 +102,13 @@ async def department_names(db: Database, codes: tuple[str, ...]) -> dict[str, st
     marks = ",".join("?" * len(codes))
     rows = await db.fetchall(f"SELECT code, name FROM departments WHERE code IN ({marks})", codes)
     return {r["code"]: r["name"] for r in rows}
+
+
+async def liaison_names(db: Database, department_code: str) -> list[str]:
+    """The display names of a department's current liaisons."""
+    rows = await db.fetchall(
+        "SELECT p.full_name FROM liaisons l JOIN people p ON p.id = l.person_id"
+        " WHERE l.department_code = ? ORDER BY p.full_name, p.id",
+        (department_code,),
+    )
+    return [r[0] for r in rows]

@@ -291,12 +291,17 @@ async def liaisons(conn: Conn, codes: Iterable[str] | None = None) -> dict[str, 
 
 
 async def names(conn: Conn, users: Iterable[int]) -> dict[int, str]:
+    """The names people are known by: an inspector's name in the directory (刘霞洋), not the
+    Telegram display name they chose; everyone else's display name."""
     wanted = sorted(set(users))
     if not wanted:
         return {}
     marks = ",".join("?" * len(wanted))
     rows = await _all(
-        conn, f"SELECT tg_user_id, full_name FROM people WHERE tg_user_id IN ({marks})", wanted
+        conn,
+        "SELECT p.tg_user_id, COALESCE(i.name, p.full_name) FROM people p"
+        f" LEFT JOIN inspectors i ON i.person_id = p.id WHERE p.tg_user_id IN ({marks})",
+        wanted,
     )
     return {int(r[0]): r[1] for r in rows}
 

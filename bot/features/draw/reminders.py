@@ -18,6 +18,7 @@ from bot.render import Rendered
 from bot.services import Services
 from bot.store import audit
 from bot.store import draw as store
+from bot.store import onboarding as onboarding_store
 from bot.store import reminders as reminder_store
 from bot.store import tasks as task_store
 from bot.store.tasks import Conn
@@ -45,6 +46,10 @@ async def desired(conn: Conn, svc: Services, name: str, now: datetime) -> list[P
         for n in await store.notices(conn, task_id)
         if n.acked_at is None and n.reachable and n.tg_user_id is not None
     ]
+    left = await onboarding_store.inactive_users(
+        conn, [n.tg_user_id for n in waiting if n.tg_user_id]
+    )
+    waiting = [n for n in waiting if n.tg_user_id not in left]
     liaisons = await task_store.liaisons(conn, {n.department_code for n in waiting})
     cal = workcal.calendar(svc)
     found: list[Planned] = []

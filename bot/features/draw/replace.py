@@ -3,6 +3,7 @@ the liaison's choice (/swap); the replacement and the liaisons are told."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 from bot import clock
@@ -14,6 +15,7 @@ from bot.render import split_html
 from bot.services import Services
 from bot.store import audit, outbox
 from bot.store import draw as store
+from bot.store import onboarding as onboarding_store
 from bot.store import tasks as task_store
 from bot.store.tasks import Conn, Task
 
@@ -37,7 +39,15 @@ async def replace(
     inputs = recorded
     certs = {i.certificate_no for i in inputs.inspectors}
     live = await store.conflicts_of(conn, certs | {old.certificate_no})
-    inputs = rules.DrawInputs(**{**inputs.__dict__, "conflicts": inputs.conflicts | live})
+    # Someone who left since the draw (directory 状态) is never drawn as a replacement.
+    left = await onboarding_store.inactive_certificates(conn, certs)
+    inspectors = tuple(
+        dataclasses.replace(i, active=False) if i.certificate_no in left else i
+        for i in inputs.inspectors
+    )
+    inputs = rules.DrawInputs(
+        **{**inputs.__dict__, "conflicts": inputs.conflicts | live, "inspectors": inspectors}
+    )
     current = await store.assignments(conn, task.id)
     team = [a.certificate_no for a in current if a.seq == old.seq]
     counter = await store.replacements_so_far(conn, task.id) + 1

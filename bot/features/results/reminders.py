@@ -14,6 +14,7 @@ from bot.domain.results import Measure
 from bot.domain.tasks import TaskState
 from bot.features.results.board import board
 from bot.services import Services
+from bot.store import onboarding as onboarding_store
 from bot.store import reminders as reminder_store
 from bot.store import results as store
 from bot.store import tasks as task_store
@@ -65,7 +66,9 @@ async def desired_followups(
         cursor = await conn.execute(
             "SELECT 1 FROM people WHERE tg_user_id = ? AND reachable = 1", (entered_by,)
         )
-        if await cursor.fetchone() is not None:
+        if await cursor.fetchone() is not None and not await onboarding_store.inactive_users(
+            conn, [int(entered_by)]
+        ):
             people.add(int(entered_by))
         await cursor.close()
         found += reminder_rules.followup_plan(
