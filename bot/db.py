@@ -65,8 +65,23 @@ def require_migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+def row_locks(dialect: str) -> str:
+    """What a SELECT that claims rows ends with: PostgreSQL locks the rows it returns and skips
+    those another instance holds; SQLite needs nothing (BEGIN IMMEDIATE serialises writers)."""
+    return " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+
+
+def row_lock_wait(dialect: str) -> str:
+    """Like `row_locks`, but waits for a row another instance holds (a shared counter)."""
+    return " FOR UPDATE" if dialect == "postgresql" else ""
+
+
 class Database:
     """A single shared connection, serialized by an asyncio lock."""
+
+    # Which SQL dialect the store speaks ("sqlite" | "postgresql"): the few statements that
+    # differ (row locks when several instances share the database) ask it.
+    dialect = "sqlite"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
