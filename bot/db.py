@@ -185,7 +185,15 @@ class Database:
                 except sqlite3.Error as exc:
                     if conn.in_transaction:
                         await conn.execute("ROLLBACK")
-                    raise MigrationError(f"{migration.name}: {exc}") from exc
+                    failure: sqlite3.Error | None = exc
+                else:
+                    failure = None
+            if failure is not None:
+                # Another instance starting at the same moment applied it first: fine.
+                if migration.version in await self.applied_versions():
+                    log.info("migration %s was applied by another instance", migration.name)
+                    continue
+                raise MigrationError(f"{migration.name}: {failure}") from failure
             log.info("applied migration %s", migration.name)
             applied.append(migration.name)
         return applied

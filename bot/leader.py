@@ -59,6 +59,8 @@ class Leadership:
         """Try once right away (a single instance leads from its first second), then keep
         renewing or waiting in the background."""
         await self._step()
+        if not self.leading:
+            log.info("instance %s stands by: another instance leads", self.instance.id)
         self._task = asyncio.create_task(self._run(), name="leader-lease")
 
     async def stop(self) -> None:

@@ -339,17 +339,15 @@ class Sender:
     async def _claim(self, rows: list[OutboxRow], loop: asyncio.AbstractEventLoop) -> store.Claimed:
         """Claim `rows` in this instance's name with their slots from the shared ledger, and
         launch each at its time; chats the ledger holds back wait locally too."""
-        wall = time.time()
         claimed = await store.claim(
             self.db,
             [r.id for r in rows],
             instance=self.instance,
             lease_seconds=self.claim_seconds,
             limits=self.pacer.limits,
-            now=wall,
             ahead=CLAIM_AHEAD_SECONDS,
         )
-        now = loop.time()
+        wall, now = time.time(), loop.time()
         for chat, until in claimed.held.items():
             self._held[chat] = max(self._held.get(chat, 0.0), now + (until - wall))
         for row, leave in claimed.rows:
@@ -397,18 +395,17 @@ class Sender:
         # A text that has failed least: a big upload or one unlucky message must not be the
         # only thing ever tried.
         probe = min(rows, key=lambda r: (r.kind != "text", r.attempts, r.id))
-        wall = time.time()
         claimed = await store.claim(
             self.db,
             [probe.id],
             instance=self.instance,
             lease_seconds=self.claim_seconds,
             limits=self.pacer.limits,
-            now=wall,
             ahead=CLAIM_AHEAD_SECONDS,
         )
         if not claimed.rows:
             return poll
+        wall, now = time.time(), loop.time()
         row, leave = claimed.rows[0]
         self.breaker.probing(now)
         self.stats.probes += 1

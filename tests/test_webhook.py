@@ -8,21 +8,17 @@ afterwards deletes the webhook.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.app import build_application
 from bot.config import ConfigError, InstanceSettings, Settings, WebhookSettings, load_settings
-from bot.runner import serve
 from tests.fakeapi import FakeBotApi
+from tests.instances_support import serving
 from tests.outbox_support import ADMIN_ID, open_chat, settings_for, until
 
 SECRET = "s3cr3t-Token_17"
@@ -47,20 +43,6 @@ def webhook_settings(api: FakeBotApi, db: Path, port: int) -> Settings:
         ),
         instance=InstanceSettings(id="w1", leader_seconds=3.0),
     )
-
-
-@asynccontextmanager
-async def serving(settings: Settings, *, webhook: bool) -> AsyncIterator[object]:
-    app = build_application(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, settings, webhook=webhook, stop=stop, poll_timeout=1))
-    try:
-        await until(lambda: app.running and app.updater is not None and app.updater.running)
-        yield app
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
 
 
 def help_update(update_id: int) -> dict[str, object]:

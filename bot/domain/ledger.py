@@ -9,8 +9,10 @@ the new `tat`s back in the same transaction, so two instances never take the sam
 GCRA (the generic cell rate algorithm) is a token bucket kept as one number: at `rate` messages
 a second with a burst of `burst`, a message arriving at `t` may leave at
 `max(t, tat - (burst - 1) / rate)`, and the next `tat` is `max(tat, leave) + 1 / rate`. So in
-any window of T seconds at most `T * rate + burst` messages leave: 28/s with a burst of 1.5
-stays under Telegram's 30 in every second.
+any window of T seconds at most `T * rate + burst` messages leave. The overall pace takes no
+burst here (at most 28 + 1 in any second at 28/s): sends from several processes reach Telegram
+with more jitter than one process's, and a message late by a few tens of milliseconds must not
+push a second past Telegram's 30.
 
 Times are epoch seconds of the real clock.
 """
@@ -81,9 +83,7 @@ def plan(
         if chat_leave > horizon:
             result.held[chat] = chat_leave - ahead
             continue
-        leave, overall_tat = gcra(
-            current.get(OVERALL), chat_leave, limits.overall_per_second, limits.overall_burst
-        )
+        leave, overall_tat = gcra(current.get(OVERALL), chat_leave, limits.overall_per_second, 1.0)
         if leave > horizon:
             result.retry_at = leave - ahead
             break

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -361,8 +362,8 @@ async def claim(
     instance: str,
     lease_seconds: float,
     limits: PacingLimits,
-    now: float,
     ahead: float,
+    now: Callable[[], float] = time.time,
 ) -> Claimed:
     """Claim the given due heads that may leave within `ahead` seconds, in one transaction with
     the slots they take from the shared pacing ledger (bot.domain.ledger).
@@ -370,7 +371,8 @@ async def claim(
     A row another instance claimed meanwhile (or that is no longer its chat's first) is left
     out. On PostgreSQL the rows are locked with SKIP LOCKED (two claims never wait on each other
     for a row) and the overall ledger row with FOR UPDATE (claims take slots in turn); on
-    SQLite BEGIN IMMEDIATE does both."""
+    SQLite BEGIN IMMEDIATE does both. `now` is read once the claim holds the ledger: a claim
+    that waited for another must not take slots in the past."""
     wanted = sorted(set(ids))
     if not wanted:
         return Claimed([], {}, None)
@@ -404,7 +406,7 @@ async def claim(
         await cursor.close()
         if overall is not None:
             tats[ledger.OVERALL] = float(overall[0])
-        decided = ledger.plan(heads, tats, now, limits, ahead)
+        decided = ledger.plan(heads, tats, now(), limits, ahead)
         rows: list[tuple[OutboxRow, float]] = []
         for row_id, leave in decided.claims:
             cursor = await conn.execute(
