@@ -68,6 +68,8 @@ _FETCH = 64  # due messages read per query
 CLAIM_AHEAD_SECONDS = 0.25
 # How often a sender looks for rows whose claim ran out (their instance died).
 TAKEOVER_EVERY_SECONDS = 2.0
+# A message whose process woke this late for its slot takes a new one (bot.store.outbox.reslot).
+LATE_SECONDS = 0.02
 # PTB turns HTTP errors it has no class for into NetworkError("<description> (<code>)"); a 4xx
 # among them (413 too large …) is about the message, not an outage.
 _CLIENT_ERROR = re.compile(r"\((4\d\d)\)$")
@@ -153,6 +155,7 @@ class SenderStats:
     rate_limited: int = 0  # 429 answers
     claimed: int = 0  # rows this instance claimed
     taken_over: int = 0  # rows whose claim ran out (their instance died), put back in the queue
+    reslotted: int = 0  # sends that woke too late for their slot and took a new one
     migrated: int = 0
     recovered: int = 0  # rows found "sending" at start-up
     outages: int = 0  # times the breaker opened
@@ -210,6 +213,7 @@ class Sender:
         self.instance = instance
         self.claim_seconds = claim_seconds
         self._last_takeover = float("-inf")
+        self._direct_counted = 0  # direct replies already added to the shared ledger
         self.policy = tunables.retry()
         self.breaker = CircuitBreaker(
             base_seconds=tunables.backoff_seconds, max_seconds=tunables.backoff_max_seconds
@@ -311,7 +315,9 @@ class Sender:
         now = loop.time()
         if self.breaker.state is not BreakerState.CLOSED:
             return await self._while_down(loop)
-        wait = self.pacer.overall_wait(now)
+        # Claim the next slots a little before the last ones claimed are used, so the claim's
+        # own transaction never leaves a gap in the pace.
+        wait = self.pacer.overall_wait(now) - CLAIM_AHEAD_SECONDS / 2
         if wait > 0:
             return wait
         await self._take_over(now)
@@ -339,6 +345,7 @@ class Sender:
     async def _claim(self, rows: list[OutboxRow], loop: asyncio.AbstractEventLoop) -> store.Claimed:
         """Claim `rows` in this instance's name with their slots from the shared ledger, and
         launch each at its time; chats the ledger holds back wait locally too."""
+        spent = self.pacer.direct_taken - self._direct_counted
         claimed = await store.claim(
             self.db,
             [r.id for r in rows],
@@ -346,7 +353,9 @@ class Sender:
             lease_seconds=self.claim_seconds,
             limits=self.pacer.limits,
             ahead=CLAIM_AHEAD_SECONDS,
+            spent=spent,
         )
+        self._direct_counted += spent
         wall, now = time.time(), loop.time()
         for chat, until in claimed.held.items():
             self._held[chat] = max(self._held.get(chat, 0.0), now + (until - wall))
@@ -449,7 +458,13 @@ class Sender:
         """Send one claimed row (already 'sending', as it read when claimed) at its slot."""
         try:
             if delay > 0:
+                leave = time.time() + delay
                 await asyncio.sleep(delay)
+                if time.time() - leave > LATE_SECONDS:
+                    self.stats.reslotted += 1
+                    await asyncio.sleep(
+                        max(await store.reslot(self.db, self.pacer.limits) - time.time(), 0)
+                    )
             try:
                 message_id, blob_file = await self._call(row)
             except TelegramError as exc:

@@ -65,8 +65,12 @@ def plan(
     now: float,
     limits: PacingLimits,
     ahead: float,
+    spent: int = 0,
 ) -> Plan:
     """Take slots for the candidates, in order, that may leave within `ahead` seconds.
+
+    `spent`: overall slots this instance used outside the ledger since its last claim (direct
+    replies, paced by its own pacer); they are taken first, so the other instances count them.
 
     A chat whose own slot is further away is held (its later candidates too: one head per chat
     is passed anyway); the first candidate the overall pace cannot fit ends the claim.
@@ -74,6 +78,9 @@ def plan(
     result = Plan()
     current = dict(tats)
     horizon = now + ahead
+    for _ in range(spent):
+        _, current[OVERALL] = gcra(current.get(OVERALL), now, limits.overall_per_second, 1.0)
+        result.tats[OVERALL] = current[OVERALL]
     for candidate in candidates:
         chat = candidate.chat_id
         if chat in result.held:

@@ -364,6 +364,7 @@ async def claim(
     limits: PacingLimits,
     ahead: float,
     now: Callable[[], float] = time.time,
+    spent: int = 0,
 ) -> Claimed:
     """Claim the given due heads that may leave within `ahead` seconds, in one transaction with
     the slots they take from the shared pacing ledger (bot.domain.ledger).
@@ -389,7 +390,7 @@ async def claim(
         )
         heads = [ledger.Candidate(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
         await cursor.close()
-        if not heads:
+        if not heads and not spent:
             return Claimed([], {}, None)
         cursor = await conn.execute(
             "SELECT tat FROM outbox_pace WHERE chat_id = ?" + row_lock_wait(db.dialect),
@@ -397,16 +398,17 @@ async def claim(
         )
         overall = await cursor.fetchone()
         await cursor.close()
-        chats = sorted({h.chat_id for h in heads})
-        chat_marks = ",".join("?" * len(chats))
-        cursor = await conn.execute(
-            f"SELECT chat_id, tat FROM outbox_pace WHERE chat_id IN ({chat_marks})", chats
-        )
-        tats = {int(r[0]): float(r[1]) for r in await cursor.fetchall()}
-        await cursor.close()
+        tats: dict[int, float] = {}
+        if chats := sorted({h.chat_id for h in heads}):
+            chat_marks = ",".join("?" * len(chats))
+            cursor = await conn.execute(
+                f"SELECT chat_id, tat FROM outbox_pace WHERE chat_id IN ({chat_marks})", chats
+            )
+            tats = {int(r[0]): float(r[1]) for r in await cursor.fetchall()}
+            await cursor.close()
         if overall is not None:
             tats[ledger.OVERALL] = float(overall[0])
-        decided = ledger.plan(heads, tats, now(), limits, ahead)
+        decided = ledger.plan(heads, tats, now(), limits, ahead, spent)
         rows: list[tuple[OutboxRow, float]] = []
         for row_id, leave in decided.claims:
             cursor = await conn.execute(
@@ -425,6 +427,27 @@ async def claim(
                 (chat_id, tat),
             )
     return Claimed(rows, decided.held, decided.retry_at)
+
+
+async def reslot(db: Database, limits: PacingLimits, now: Callable[[], float] = time.time) -> float:
+    """A new overall slot for a message that missed its own (its process was held up): when it
+    may leave. Sent late in the old slot, it would crowd the slots after it."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "SELECT tat FROM outbox_pace WHERE chat_id = ?" + row_lock_wait(db.dialect),
+            (ledger.OVERALL,),
+        )
+        found = await cursor.fetchone()
+        await cursor.close()
+        leave, tat = ledger.gcra(
+            float(found[0]) if found else None, now(), limits.overall_per_second, 1.0
+        )
+        await conn.execute(
+            "INSERT INTO outbox_pace (chat_id, tat) VALUES (?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET tat = excluded.tat",
+            (ledger.OVERALL, tat),
+        )
+    return leave
 
 
 async def pace_paused(db: Database, chat_id: int, until: float, limits: PacingLimits) -> None:
