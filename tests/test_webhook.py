@@ -185,3 +185,23 @@ def test_webhook_settings_from_environment_and_toml(tmp_path: Path) -> None:
     toml.write_text("[instances]\nclaim_seconds = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="claim_seconds"):
         load_settings({"BOT_CONFIG": str(toml)}, cwd=tmp_path)
+
+
+def test_run_webhook_without_its_settings_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.__main__ import main
+    from tests.outbox_support import TOKEN
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("BOT_CONFIG", "BOT_WEBHOOK_URL", "BOT_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("BOT_DB", str(tmp_path / "bot.sqlite3"))
+    assert main(["run", "--webhook"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BOT_WEBHOOK_URL" in err
+    monkeypatch.setenv("BOT_WEBHOOK_URL", "https://bot.example.gov.cn/telegram")
+    assert main(["run", "--webhook"]) == 2
+    assert "BOT_WEBHOOK_SECRET" in capsys.readouterr().err
+    assert not (tmp_path / "bot.sqlite3").exists()  # refused before anything started
