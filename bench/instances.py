@@ -83,7 +83,7 @@ async def round_trips(api: FakeBotApi, count: int) -> list[float]:
         api.send_text(ADMIN_ID, "/help")
         await api.wait_for_messages(ADMIN_ID, before + 1, timeout=30)
         took.append((time.monotonic() - started) * 1000)
-        await asyncio.sleep(1.1)  # a person types no faster than Telegram lets a chat receive
+        await asyncio.sleep(2.1)  # a person typing, within the bot's own flood limit ([flood])
     return took
 
 
@@ -120,7 +120,7 @@ async def broadcast_run(args: argparse.Namespace, db: str, workdir: Path) -> Non
             child = children[0] if victim == "p1" else children[1]
             child.send_signal(signal.SIGKILL)
             child.wait()
-            killed_at = time.monotonic()
+            killed_at = kill_time = time.monotonic()
             before_kill = sum(copies(api, people).values())
             claimed = await scalar(
                 db,
@@ -147,6 +147,12 @@ async def broadcast_run(args: argparse.Namespace, db: str, workdir: Path) -> Non
             print(f"  {survivor} led after        {takeover:.1f} s")
             print(f"  copies sent           {len(times)} in {span:.1f} s")
             print(f"  messages per second   {(len(times) - 1) / span if span else 0.0:.1f}")
+            before = [t for t in times if t < kill_time]
+            after = [t for t in times if t >= kill_time]
+            for label, part in (("before the kill", before), ("after the kill", after)):
+                if len(part) > 1:
+                    rate = (len(part) - 1) / (part[-1] - part[0])
+                    print(f"    {label:<19} {rate:.1f} msg/s ({len(part)} copies)")
             print(f"  busiest second        {busiest_second(times)} messages")
             print(f"  429 answers           {throttled}")
             print(f"  messages lost         {lost}")
@@ -195,7 +201,7 @@ async def claim_cost(db: str, rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=1000)
-    parser.add_argument("--round-trips", type=int, default=20)
+    parser.add_argument("--round-trips", type=int, default=8)
     parser.add_argument("--leader-seconds", type=float, default=5.0)
     parser.add_argument("--claim-seconds", type=float, default=10.0)
     parser.add_argument("--claim-rows", type=int, default=2000)

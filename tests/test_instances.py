@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,9 +196,11 @@ async def test_one_leader_polls_and_the_standby_takes_over_when_it_stops(
         await telegram.wait_for_messages(ADMIN_ID, 2)
     async with serving(instance(telegram, db, "d")) as d:
         async with serving(instance(telegram, db, "e"), wait_leader=False) as e:
-            # d loses its lease (as if its database stalled for longer than the lease):
-            # e takes it within a few seconds, and d stops polling when it sees that.
-            await db_of(d).execute("UPDATE leases SET holder = 'e', expires_at = 0")
+            # e holds the lease now (as after d's database stalled longer than the lease):
+            # e starts polling within a second, and d stops when its renewal is refused.
+            await db_of(d).execute(
+                "UPDATE leases SET holder = 'e', expires_at = ?", (time.time() + 60,)
+            )
             await until(lambda: e.updater.running, timeout=10)
             await until(lambda: not d.updater.running, timeout=10)
             before = telegram.sent_total(ADMIN_ID)

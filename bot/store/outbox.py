@@ -497,18 +497,27 @@ async def next_due(db: Database) -> datetime | None:
 async def mark_sent(
     db: Database, row_id: int, message_id: int | None, *, blob_file: tuple[int, str] | None = None
 ) -> None:
+    await mark_sent_many(db, [(row_id, message_id, blob_file)])
+
+
+async def mark_sent_many(
+    db: Database, sent: Iterable[tuple[int, int | None, tuple[int, str] | None]]
+) -> None:
+    """Record several messages Telegram accepted (row id, message id, (blob id, file id) after
+    an upload) in one transaction: the sender commits what finished meanwhile together."""
     now = clock.now_db()
     async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE outbox SET status = 'sent', tg_message_id = ?, error = NULL,"
-            " error_detail = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
-            (message_id, now, now, row_id),
-        )
-        if blob_file is not None:
+        for row_id, message_id, blob_file in sent:
             await conn.execute(
-                "UPDATE outbox_blobs SET tg_file_id = ? WHERE id = ? AND tg_file_id IS NULL",
-                (blob_file[1], blob_file[0]),
+                "UPDATE outbox SET status = 'sent', tg_message_id = ?, error = NULL,"
+                " error_detail = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
+                (message_id, now, now, row_id),
             )
+            if blob_file is not None:
+                await conn.execute(
+                    "UPDATE outbox_blobs SET tg_file_id = ? WHERE id = ? AND tg_file_id IS NULL",
+                    (blob_file[1], blob_file[0]),
+                )
 
 
 async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) -> None:
