@@ -220,6 +220,7 @@ class Sender:
             tuple[int, int | None, tuple[int, str] | None, asyncio.Future[None]]
         ] = []
         self._confirmer: asyncio.Task[None] | None = None
+        self._claiming = False  # rows being claimed: "sending", not yet in `_in_flight`
         self.policy = tunables.retry()
         self.breaker = CircuitBreaker(
             base_seconds=tunables.backoff_seconds, max_seconds=tunables.backoff_max_seconds
@@ -292,7 +293,10 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if not self._in_flight and not await store.due_heads(self.db, (), 1):
+            # Read the queue first: a claim in progress has rows "sending" that are not in
+            # flight yet, and one that ended meanwhile has put them in flight.
+            heads = await store.due_heads(self.db, (), 1)
+            if not heads and not self._claiming and not self._in_flight:
                 return
             if loop.time() > deadline:
                 raise TimeoutError("the outbox did not drain in time")
@@ -354,15 +358,19 @@ class Sender:
         """Claim `rows` in this instance's name with their slots from the shared ledger, and
         launch each at its time; chats the ledger holds back wait locally too."""
         spent = self.pacer.direct_taken - self._direct_counted
-        claimed = await store.claim(
-            self.db,
-            [r.id for r in rows],
-            instance=self.instance,
-            lease_seconds=self.claim_seconds,
-            limits=self.pacer.limits,
-            ahead=CLAIM_AHEAD_SECONDS,
-            spent=spent,
-        )
+        self._claiming = True
+        try:
+            claimed = await store.claim(
+                self.db,
+                [r.id for r in rows],
+                instance=self.instance,
+                lease_seconds=self.claim_seconds,
+                limits=self.pacer.limits,
+                ahead=CLAIM_AHEAD_SECONDS,
+                spent=spent,
+            )
+        finally:
+            self._claiming = False
         self._direct_counted += spent
         wall, now = time.time(), loop.time()
         for chat, until in claimed.held.items():
@@ -412,14 +420,18 @@ class Sender:
         # A text that has failed least: a big upload or one unlucky message must not be the
         # only thing ever tried.
         probe = min(rows, key=lambda r: (r.kind != "text", r.attempts, r.id))
-        claimed = await store.claim(
-            self.db,
-            [probe.id],
-            instance=self.instance,
-            lease_seconds=self.claim_seconds,
-            limits=self.pacer.limits,
-            ahead=CLAIM_AHEAD_SECONDS,
-        )
+        self._claiming = True
+        try:
+            claimed = await store.claim(
+                self.db,
+                [probe.id],
+                instance=self.instance,
+                lease_seconds=self.claim_seconds,
+                limits=self.pacer.limits,
+                ahead=CLAIM_AHEAD_SECONDS,
+            )
+        finally:
+            self._claiming = False
         if not claimed.rows:
             return poll
         wall, now = time.time(), loop.time()
