@@ -69,7 +69,8 @@ _FETCH = 64  # due messages read per query
 CLAIM_AHEAD_SECONDS = 0.5
 # How often a sender looks for rows whose claim ran out (their instance died).
 TAKEOVER_EVERY_SECONDS = 2.0
-# A message whose process woke this late for its slot takes a new one (bot.store.outbox.reslot).
+# A message whose process woke later than this (and than one overall interval) for its slot takes
+# a new one (bot.store.outbox.reslot): sent in the old one it would crowd the next second.
 LATE_SECONDS = 0.02
 # PTB turns HTTP errors it has no class for into NetworkError("<description> (<code>)"); a 4xx
 # among them (413 too large …) is about the message, not an outage.
@@ -505,7 +506,8 @@ class Sender:
             if delay > 0:
                 leave = time.time() + delay
                 await asyncio.sleep(delay)
-                if time.time() - leave > LATE_SECONDS:
+                late = max(LATE_SECONDS, 1.0 / self.pacer.limits.overall_per_second)
+                if time.time() - leave > late:
                     self.stats.reslotted += 1
                     await asyncio.sleep(
                         max(await store.reslot(self.db, self.pacer.limits) - time.time(), 0)
