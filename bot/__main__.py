@@ -42,10 +42,13 @@ def setup_logging(settings: Settings, level: str) -> None:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot import runner
+    from bot.app import build_application
 
+    if args.webhook:
+        settings.webhook.require()
     app = build_application(settings)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    runner.run(app, settings, webhook=args.webhook)
     return 0
 
 
@@ -344,7 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("--data-dir", default="data/sandbox", help="the sandbox's database and chats")
     box.add_argument("--reset", action="store_true", help="start again from the demo data")
     box.set_defaults(func=cmd_sandbox)
-    sub.add_parser("run", help="start the bot (long polling)").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="start the bot (long polling, or --webhook)")
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates through a webhook (BOT_WEBHOOK_URL, BOT_WEBHOOK_SECRET …)"
+        " instead of long polling",
+    )
+    run.set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate
     )
@@ -417,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings, args.log_level)
         if args.command == "run":
             settings.require_token()
+            if args.webhook:
+                settings.webhook.require()
         if args.command in NEEDS_DATABASE:
             require_migrations()
         result: int = args.func(settings, args)

@@ -126,7 +126,14 @@ def build_application(settings: Settings) -> Application:
         .build()
     )
     app.bot_data["services"] = svc
-    sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
+    sender = Sender(
+        app.bot,
+        svc.db,
+        pacer,
+        settings.tunables.outbox,
+        instance=settings.instance.id,
+        claim_seconds=settings.instance.claim_seconds,
+    )
     app.bot_data["outbox"] = sender
 
     # Order matters: reachability sees every update (group -100, never stops one); then the

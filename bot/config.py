@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -485,6 +486,98 @@ def redact_db_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """`run --webhook`: Telegram posts updates to `url` (the reverse proxy's public HTTPS
+    address), which forwards them to `listen`:`port`/`path`; every request must carry `secret`
+    in X-Telegram-Bot-Api-Secret-Token (PTB answers 403 otherwise)."""
+
+    url: str = ""
+    secret: str = ""
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    path: str = "telegram"
+
+    def require(self) -> WebhookSettings:
+        """These settings, or ConfigError naming what `run --webhook` lacks."""
+        if not self.url:
+            raise ConfigError("run --webhook needs BOT_WEBHOOK_URL (the public https:// address)")
+        if not self.url.startswith("https://"):
+            raise ConfigError(f"BOT_WEBHOOK_URL must be an https:// address, got {self.url!r}")
+        if not _SECRET_RE.match(self.secret):
+            raise ConfigError(
+                "run --webhook needs BOT_WEBHOOK_SECRET: 1-256 characters A-Z, a-z, 0-9, _ or -"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    """Several `run` processes on one database. `id` names this one (claims and leases carry
+    it; it must differ between processes and stay the same across a restart of one);
+    `leader_seconds` is the leader lease (updates and scans), `claim_seconds` how long an
+    outbox row claimed by an instance that stopped answering waits before another sends it."""
+
+    id: str = field(default_factory=socket.gethostname)
+    leader_seconds: float = 15.0
+    claim_seconds: float = 60.0
+
+
+def _webhook(data: Mapping[str, Any], environ: Mapping[str, str]) -> WebhookSettings:
+    section = dict(data.get("webhook", {}))
+    for name in section:
+        if name not in ("url", "listen", "port", "path"):
+            raise ConfigError(f"[webhook] 没有配置项 {name} (unknown value webhook.{name})")
+    for name in ("url", "listen", "path", "port"):
+        if raw := environ.get(f"BOT_WEBHOOK_{name.upper()}", "").strip():
+            section[name] = raw
+    port = section.get("port", WebhookSettings.port)
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        port = 0
+    if isinstance(section.get("port"), bool) or not 0 < port < 65536:
+        raise ConfigError(f"webhook port must be 1-65535, got {section.get('port')!r}")
+    for name in ("url", "listen", "path"):
+        if not isinstance(section.get(name, ""), str):
+            raise ConfigError(f"配置项 webhook.{name} 必须是文字 (a string)")
+    return WebhookSettings(
+        url=str(section.get("url", "")).strip(),
+        secret=environ.get("BOT_WEBHOOK_SECRET", "").strip(),
+        listen=str(section.get("listen", WebhookSettings.listen)).strip(),
+        port=port,
+        path=str(section.get("path", WebhookSettings.path)).strip().strip("/"),
+    )
+
+
+def _instances(data: Mapping[str, Any], environ: Mapping[str, str]) -> InstanceSettings:
+    section = dict(data.get("instances", {}))
+    for name in section:
+        if name not in ("id", "leader_lease_seconds", "claim_seconds"):
+            raise ConfigError(f"[instances] 没有配置项 {name} (unknown value instances.{name})")
+    instance = environ.get("BOT_INSTANCE", "").strip() or str(section.get("id", "")).strip()
+    values: dict[str, float] = {}
+    for name, attribute in (
+        ("leader_lease_seconds", "leader_seconds"),
+        ("claim_seconds", "claim_seconds"),
+    ):
+        if name not in section:
+            continue
+        value = section[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 2:
+            raise ConfigError(f"配置项 instances.{name} 必须是不小于 2 的数 (at least 2 seconds)")
+        values[attribute] = float(value)
+    base = InstanceSettings(id=instance) if instance else InstanceSettings()
+    return InstanceSettings(
+        id=base.id,
+        leader_seconds=values.get("leader_seconds", base.leader_seconds),
+        claim_seconds=values.get("claim_seconds", base.claim_seconds),
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     token: str | None
@@ -496,6 +589,8 @@ class Settings:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     config_path: Path | None = None
     tunables: Tunables = field(default_factory=Tunables)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
 
     @property
     def database(self) -> Path | str:
@@ -576,6 +671,7 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
 
     config_path: Path | None = None
     tunables = Tunables()
+    data: dict[str, Any] = {}
     if raw_config := environ.get("BOT_CONFIG", "").strip():
         config_path = Path(raw_config)
         try:
@@ -597,4 +693,6 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         tz=tz,
         config_path=config_path,
         tunables=tunables,
+        webhook=_webhook(data, environ),
+        instance=_instances(data, environ),
     )

@@ -75,6 +75,17 @@ def require_migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+def row_locks(dialect: str) -> str:
+    """What a SELECT that claims rows ends with: PostgreSQL locks the rows it returns and skips
+    those another instance holds; SQLite needs nothing (BEGIN IMMEDIATE serialises writers)."""
+    return " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+
+
+def row_lock_wait(dialect: str) -> str:
+    """Like `row_locks`, but waits for a row another instance holds (a shared counter)."""
+    return " FOR UPDATE" if dialect == "postgresql" else ""
+
+
 class Database:
     """A single shared connection, serialized by an asyncio lock.
 
@@ -217,7 +228,15 @@ class Database:
                 except sqlite3.Error as exc:
                     if conn.in_transaction:
                         await conn.execute("ROLLBACK")
-                    raise MigrationError(f"{migration.name}: {exc}") from exc
+                    failure: sqlite3.Error | None = exc
+                else:
+                    failure = None
+            if failure is not None:
+                # Another instance starting at the same moment applied it first: fine.
+                if migration.version in await self.applied_versions():
+                    log.info("migration %s was applied by another instance", migration.name)
+                    continue
+                raise MigrationError(f"{migration.name}: {failure}") from failure
             log.info("applied migration %s", migration.name)
             applied.append(migration.name)
         return applied

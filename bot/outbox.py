@@ -5,9 +5,13 @@ under Telegram's limits. The sender:
 
 * picks the first due message of each chat (so a chat's messages keep their order), as fast as
   the overall bucket and each chat's bucket allow, with up to `max_in_flight` calls at once;
-* commits "sending" before each Telegram call and "sent" with the message id after, never holding
-  a transaction across the call; "sending" rows found at start-up were in flight during a crash
-  and go out again (the only possible duplicates);
+* claims the rows it sends: "sending", in this instance's name (`claimed_by`) until a claim
+  expiry, committed before the Telegram call, and "sent" with the message id after, never
+  holding a transaction across the call. The claim takes each row's send slot from the shared
+  pacing ledger in the database (bot.domain.ledger) in the same transaction, so several
+  instances draining one outbox keep the per-bot and per-chat pace together and never send one
+  row twice. Rows this instance left "sending" (a crash) go out again at its next start, and
+  rows whose claim ran out (another instance died) are taken over: the only possible duplicates;
 * on 429 pauses what it concerns for `retry_after`; marks chats that blocked the bot or are gone
   unreachable; follows a group that became a supergroup; records a rejected message (400) with
   Telegram's reason (bot.domain.delivery);
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,6 +64,14 @@ log = logging.getLogger(__name__)
 PREPACED = "outbox"
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _FETCH = 64  # due messages read per query
+# A claim takes the slots that open within this long (about 14 messages at 28/s), and the next
+# claim comes while 60 % of that is still ahead: a claim held up by a busy machine leaves no gap.
+CLAIM_AHEAD_SECONDS = 0.5
+# How often a sender looks for rows whose claim ran out (their instance died).
+TAKEOVER_EVERY_SECONDS = 2.0
+# A message whose process woke later than this (and than one overall interval) for its slot takes
+# a new one (bot.store.outbox.reslot): sent in the old one it would crowd the next second.
+LATE_SECONDS = 0.02
 # PTB turns HTTP errors it has no class for into NetworkError("<description> (<code>)"); a 4xx
 # among them (413 too large …) is about the message, not an outage.
 _CLIENT_ERROR = re.compile(r"\((4\d\d)\)$")
@@ -142,6 +155,9 @@ class SenderStats:
     unreachable: int = 0
     retried: int = 0
     rate_limited: int = 0  # 429 answers
+    claimed: int = 0  # rows this instance claimed
+    taken_over: int = 0  # rows whose claim ran out (their instance died), put back in the queue
+    reslotted: int = 0  # sends that woke too late for their slot and took a new one
     migrated: int = 0
     recovered: int = 0  # rows found "sending" at start-up
     outages: int = 0  # times the breaker opened
@@ -179,11 +195,33 @@ def _failure(exc: TelegramError) -> Failure:
 class Sender:
     """Delivers the outbox. `start()` in post_init, `stop()` in post_stop."""
 
-    def __init__(self, bot: Bot, db: Database, pacer: Pacer, tunables: OutboxTunables) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        pacer: Pacer,
+        tunables: OutboxTunables,
+        *,
+        instance: str = "local",
+        claim_seconds: float = 60.0,
+    ) -> None:
         self.bot = bot
         self.db = db
         self.pacer = pacer
         self.tunables = tunables
+        # Several instances may drain one outbox: rows are claimed in this instance's name for
+        # `claim_seconds` (longer than any one Telegram call), and send slots come from the
+        # shared ledger (bot.domain.ledger) in the same transaction.
+        self.instance = instance
+        self.claim_seconds = claim_seconds
+        self._last_takeover = float("-inf")
+        self._direct_counted = 0  # direct replies already added to the shared ledger
+        # Group commit of "sent": what finishes while one commit runs goes in the next one.
+        self._to_confirm: list[
+            tuple[int, int | None, tuple[int, str] | None, asyncio.Future[None]]
+        ] = []
+        self._confirmer: asyncio.Task[None] | None = None
+        self._claiming = False  # rows being claimed: "sending", not yet in `_in_flight`
         self.policy = tunables.retry()
         self.breaker = CircuitBreaker(
             base_seconds=tunables.backoff_seconds, max_seconds=tunables.backoff_max_seconds
@@ -208,7 +246,7 @@ class Sender:
         if self.running:
             return
         self._stopping = False
-        self.stats.recovered = await store.recover_in_flight(self.db)
+        self.stats.recovered = await store.recover_in_flight(self.db, self.instance, time.time())
         if self.stats.recovered:
             log.warning(
                 "%d outbox message(s) were being sent when the bot last stopped; sending them"
@@ -238,6 +276,8 @@ class Sender:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 log.warning("parked %d outbox message(s) still in flight at shutdown", len(pending))
+        if self._confirmer is not None:  # what Telegram accepted is recorded before we stop
+            await asyncio.gather(self._confirmer, return_exceptions=True)
 
     def wake(self) -> None:
         self._event.set()
@@ -254,7 +294,10 @@ class Sender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if not self._in_flight and not await store.due_heads(self.db, (), 1):
+            # Read the queue first: a claim in progress has rows "sending" that are not in
+            # flight yet, and one that ended meanwhile has put them in flight.
+            heads = await store.due_heads(self.db, (), 1)
+            if not heads and not self._claiming and not self._in_flight:
                 return
             if loop.time() > deadline:
                 raise TimeoutError("the outbox did not drain in time")
@@ -285,34 +328,74 @@ class Sender:
         now = loop.time()
         if self.breaker.state is not BreakerState.CLOSED:
             return await self._while_down(loop)
-        wait = self.pacer.overall_wait(now)
+        # Claim the next slots a little before the last ones claimed are used, so the claim's
+        # own transaction never leaves a gap in the pace.
+        wait = self.pacer.overall_wait(now) - CLAIM_AHEAD_SECONDS * 0.6
         if wait > 0:
             return wait
+        await self._take_over(now)
         self._held = {chat: until for chat, until in self._held.items() if until > now}
         rows = await store.due_heads(self.db, {*self._in_flight, *self._held}, _FETCH)
-        launched = False
+        wanted: list[OutboxRow] = []
+        room = self.tunables.max_in_flight - len(self._in_flight)
         for row in rows:
-            if self._stopping:
-                break
-            now = loop.time()
             chat_wait = self.pacer.chat_wait(row.chat_id, now)
             if chat_wait > 0:
                 self._held[row.chat_id] = now + chat_wait
                 continue
-            if (
-                self.pacer.overall_wait(now) > 0
-                or len(self._in_flight) >= self.tunables.max_in_flight
-                or self.breaker.state is not BreakerState.CLOSED
-            ):
+            if len(wanted) < room:
+                wanted.append(row)
+        if wanted:
+            claimed = await self._claim(wanted, loop)
+            if claimed.rows:
                 return 0.0
-            self.pacer.take(row.chat_id, now)
-            self._launch(row)
-            launched = True
-        if launched:
-            return 0.0
+            if claimed.retry_at is not None:
+                return max(min(claimed.retry_at - time.time(), self.tunables.poll_seconds), 0.001)
         now = loop.time()
         soonest = min(self._held.values(), default=now + poll)
         return max(min(soonest - now, poll), 0.001)
+
+    async def _claim(self, rows: list[OutboxRow], loop: asyncio.AbstractEventLoop) -> store.Claimed:
+        """Claim `rows` in this instance's name with their slots from the shared ledger, and
+        launch each at its time; chats the ledger holds back wait locally too."""
+        spent = self.pacer.direct_taken - self._direct_counted
+        self._claiming = True
+        try:
+            claimed = await store.claim(
+                self.db,
+                [r.id for r in rows],
+                instance=self.instance,
+                lease_seconds=self.claim_seconds,
+                limits=self.pacer.limits,
+                ahead=CLAIM_AHEAD_SECONDS,
+                spent=spent,
+            )
+        finally:
+            self._claiming = False
+        self._direct_counted += spent
+        wall, now = time.time(), loop.time()
+        for chat, until in claimed.held.items():
+            self._held[chat] = max(self._held.get(chat, 0.0), now + (until - wall))
+        for row, leave in claimed.rows:
+            self.stats.claimed += 1
+            local = self.pacer.take(row.chat_id, now)
+            self._launch(row, delay=max(local, leave - wall))
+        return claimed
+
+    async def _take_over(self, now: float) -> None:
+        """Now and then: rows another instance claimed and never finished (it died) go back to
+        the queue once their claim has run out."""
+        if now - self._last_takeover < TAKEOVER_EVERY_SECONDS:
+            return
+        self._last_takeover = now
+        taken = await store.take_over_expired(self.db, time.time())
+        if taken:
+            self.stats.taken_over += taken
+            log.warning(
+                "outbox: %d message(s) claimed by an instance that stopped answering go out"
+                " again (each may arrive twice)",
+                taken,
+            )
 
     async def _while_down(self, loop: asyncio.AbstractEventLoop) -> float:
         """The breaker is open: give up what has run out of budget, and send the probe when due."""
@@ -338,11 +421,28 @@ class Sender:
         # A text that has failed least: a big upload or one unlucky message must not be the
         # only thing ever tried.
         probe = min(rows, key=lambda r: (r.kind != "text", r.attempts, r.id))
+        self._claiming = True
+        try:
+            claimed = await store.claim(
+                self.db,
+                [probe.id],
+                instance=self.instance,
+                lease_seconds=self.claim_seconds,
+                limits=self.pacer.limits,
+                ahead=CLAIM_AHEAD_SECONDS,
+            )
+        finally:
+            self._claiming = False
+        if not claimed.rows:
+            return poll
+        wall, now = time.time(), loop.time()
+        row, leave = claimed.rows[0]
         self.breaker.probing(now)
         self.stats.probes += 1
-        self.pacer.take(probe.chat_id, now)
-        log.info("outbox: probing Telegram with message %s", probe.id)
-        self._launch(probe, probe=True)
+        self.stats.claimed += 1
+        local = self.pacer.take(row.chat_id, now)
+        log.info("outbox: probing Telegram with message %s", row.id)
+        self._launch(row, probe=True, delay=max(local, leave - wall))
         return poll
 
     async def _sweep(self) -> None:
@@ -365,21 +465,53 @@ class Sender:
             for callback in list(self._watchers):
                 callback()
 
-    def _launch(self, row: OutboxRow, *, probe: bool = False) -> None:
+    async def _confirm(
+        self, row_id: int, message_id: int | None, blob_file: tuple[int, str] | None
+    ) -> None:
+        """Record a message as sent, together with the others that finish meanwhile (one
+        transaction for several: fewer writes competing for the database)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_confirm.append((row_id, message_id, blob_file, done))
+        if self._confirmer is None or self._confirmer.done():
+            self._confirmer = asyncio.create_task(self._confirm_all(), name="outbox-confirm")
+        await asyncio.shield(done)
+
+    async def _confirm_all(self) -> None:
+        while self._to_confirm:
+            batch, self._to_confirm = self._to_confirm, []
+            try:
+                await store.mark_sent_many(self.db, [(r, m, b) for r, m, b, _ in batch])
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _launch(self, row: OutboxRow, *, probe: bool = False, delay: float = 0.0) -> None:
         self._in_flight[row.chat_id] = row.id
-        task = asyncio.create_task(self._deliver(row, probe=probe), name=f"outbox-{row.id}")
+        task = asyncio.create_task(
+            self._deliver(row, probe=probe, delay=delay), name=f"outbox-{row.id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     # -- one message ----------------------------------------------------------------------
 
-    async def _deliver(self, picked: OutboxRow, *, probe: bool = False) -> None:
-        row = picked
+    async def _deliver(self, row: OutboxRow, *, probe: bool = False, delay: float = 0.0) -> None:
+        """Send one claimed row (already 'sending', as it read when claimed) at its slot."""
         try:
-            current = await store.mark_sending(self.db, picked.id)
-            if current is None:
-                return  # cancelled meanwhile
-            row = current  # send what the row says now, not what it said when it was picked
+            if delay > 0:
+                leave = time.time() + delay
+                await asyncio.sleep(delay)
+                late = max(LATE_SECONDS, 1.0 / self.pacer.limits.overall_per_second)
+                if time.time() - leave > late:
+                    self.stats.reslotted += 1
+                    await asyncio.sleep(
+                        max(await store.reslot(self.db, self.pacer.limits) - time.time(), 0)
+                    )
             try:
                 message_id, blob_file = await self._call(row)
             except TelegramError as exc:
@@ -393,7 +525,7 @@ class Sender:
                 self.stats.failed += 1
             else:
                 self._reachable()
-                await store.mark_sent(self.db, row.id, message_id, blob_file=blob_file)
+                await self._confirm(row.id, message_id, blob_file)
                 self.stats.sent += 1
         except Exception:
             # The database failed us. Put the row back in the queue if we can, so this chat is
@@ -524,6 +656,9 @@ class Sender:
                 self.stats.rate_limited += 1
                 self.pacer.retry_after(row.chat_id, decision.delay, now)
                 log.warning("429 for chat %s: pausing %.0f s", row.chat_id, decision.delay)
+                await store.pace_paused(
+                    self.db, row.chat_id, time.time() + decision.delay, self.pacer.limits
+                )
                 await store.mark_retry(self.db, row.id, counts=False, detail=detail)
             case Action.OUTAGE:
                 self.stats.retried += 1

@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 
 from telegram.ext import Application, ContextTypes
 
-from bot import clock, workcal
+from bot import clock, leader, workcal
 from bot.domain.reminders import Decision, Existing, Planned, Quiet, Reconciliation, decide
 from bot.domain.reminders import reconcile as reconcile_rows
 from bot.render import Rendered
@@ -351,6 +351,8 @@ async def _digest(svc: Services, user: int, reminders: list[Reminder], now: date
 
 
 async def _job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not leader.leads(context.application):
+        return  # another instance leads and scans (bot.leader); the row claims make it safe anyway
     try:
         await run_due(context.application)
     except Exception:

@@ -102,6 +102,9 @@ class Pacer:
         self._all_paused = 0.0
         self._recent_429: deque[tuple[float, int]] = deque()
         self._direct: dict[int, float] = {}  # chat id -> when its last direct reply was paced
+        # Direct replies paced so far: the outbox sender adds them to the shared pacing ledger
+        # (bot.domain.ledger), so other instances count them too.
+        self.direct_taken = 0
 
     def _bucket(self, chat_id: int, now: float) -> TokenBucket:
         bucket = self._chats.get(chat_id)
@@ -161,6 +164,7 @@ class Pacer:
         """
         if direct:
             self._direct[chat_id] = now
+            self.direct_taken += 1
         overall = self.overall.take(now)
         chat = self._bucket(chat_id, now).take(now)
         delay = max(overall, chat) if chat_pace else overall

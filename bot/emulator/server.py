@@ -8,6 +8,7 @@ what the bot did through :meth:`FakeBotApi.chat_messages`, :attr:`FakeBotApi.req
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import mimetypes
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from .errors import ApiError, entity_too_large, not_found, not_implemented, unauthorized
@@ -64,6 +66,10 @@ class FakeBotApi:
         self._activity = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Webhook deliveries: (update_id, HTTP status, or 0 when the bot could not be reached).
+        self.webhook_deliveries: list[tuple[int, int]] = []
+        self.webhook_retry_seconds = 0.2
+        self._webhook_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,12 +89,18 @@ class FakeBotApi:
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self.methods.closing = False
+        self._webhook_task = asyncio.create_task(self._deliver_webhooks(), name="fake-webhook")
         log.debug("fake Bot API listening on %s", self.url)
 
     async def stop(self) -> None:
         """Release pending long polls and close the server."""
         self.methods.closing = True
         self.world.notify_updates()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -162,6 +174,44 @@ class FakeBotApi:
         """Telegram is down: every call of ``methods`` answers 502 Bad Gateway for ``seconds``
         (None: until the returned fault's ``end()``)."""
         return self.fail(*methods, status=502, seconds=seconds)
+
+    # -- webhook ---------------------------------------------------------------------------
+    async def _deliver_webhooks(self) -> None:
+        """While a webhook is set, POST each pending update to it, oldest first, one at a time,
+        with the secret token in X-Telegram-Bot-Api-Secret-Token; an update leaves the queue
+        when the bot answers 2xx, otherwise it is tried again (getWebhookInfo shows the error)."""
+        world = self.world
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            while True:
+                changed = world.updates_changed
+                world.updates = [u for u in world.updates if u.kind in world.allowed_updates]
+                if not world.webhook_url or not world.updates:
+                    await changed.wait()
+                    continue
+                url, update = world.webhook_url, world.updates[0]
+                headers = {"Content-Type": "application/json"}
+                if world.webhook_secret:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = world.webhook_secret
+                try:
+                    async with session.post(
+                        url, data=_dumps(update.to_json()), headers=headers
+                    ) as response:
+                        status = response.status
+                        await response.read()
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    status, reason = 0, f"Connection failed: {type(exc).__name__}"
+                else:
+                    reason = f"Wrong response from the webhook: {status}"
+                self.webhook_deliveries.append((update.update_id, status))
+                self._notify_activity()
+                if 200 <= status < 300:
+                    if world.updates and world.updates[0] is update:
+                        world.updates.pop(0)
+                    world.webhook_error = None
+                    continue
+                world.webhook_error = (world.now_ts(), reason)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.webhook_retry_seconds)
 
     # -- HTTP ------------------------------------------------------------------------------
     async def _handle_api(self, request: web.Request) -> web.Response:

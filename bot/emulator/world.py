@@ -189,6 +189,8 @@ class World:
         self.updates: list[PendingUpdate] = []
         self.undelivered: list[dict[str, Any]] = []  # group messages hidden by privacy mode
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_error: tuple[int, str] | None = None  # (date, message) of the last failure
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)

@@ -19,6 +19,7 @@ import csv
 import io
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -30,7 +31,7 @@ from telegram.ext import (
     CommandHandler,
 )
 
-from bot import clock, conversation
+from bot import clock, conversation, leader
 from bot.callbacks import Pressed
 from bot.domain import audience as audience_rules
 from bot.domain import schedule
@@ -540,9 +541,12 @@ async def _report(
 class Monitor:
     """Starts scheduled broadcasts, updates progress messages, queues delivery reports."""
 
-    def __init__(self, svc: Services, sender: Sender | None) -> None:
+    def __init__(
+        self, svc: Services, sender: Sender | None, leads: Callable[[], bool] = lambda: True
+    ) -> None:
         self.svc = svc
         self.sender = sender
+        self.leads = leads  # several instances: only the leader's monitor works (bot.leader)
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -570,7 +574,8 @@ class Monitor:
         while not self._stopping:
             self._event.clear()
             try:
-                await self.tick()
+                if self.leads():
+                    await self.tick()
             except Exception:
                 log.exception("broadcast monitor failed; trying again shortly")
             # At most a few passes a second, however busy the sender is.
@@ -632,7 +637,11 @@ def register(app: Application) -> None:
 async def start(app: Application) -> None:
     """post_init: run the monitor (after the outbox sender is up)."""
     sender = app.bot_data.get("outbox")
-    monitor = Monitor(services_of(app), sender if isinstance(sender, Sender) else None)
+    monitor = Monitor(
+        services_of(app),
+        sender if isinstance(sender, Sender) else None,
+        lambda: leader.leads(app),
+    )
     app.bot_data["broadcast_monitor"] = monitor
     await monitor.start()
 

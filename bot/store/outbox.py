@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,8 +22,10 @@ from typing import Any
 import aiosqlite
 
 from bot import clock
-from bot.db import Database
+from bot.db import Database, row_lock_wait, row_locks
+from bot.domain import ledger
 from bot.domain.delivery import Reason
+from bot.domain.pacing import PacingLimits
 from bot.render import MAX_CAPTION, Button, Rendered, split_html, visible_length
 from bot.store import audit
 
@@ -308,14 +311,159 @@ async def counts(db: Database) -> dict[str, int]:
 # -- the sender's side -----------------------------------------------------------------------
 
 
-async def recover_in_flight(db: Database) -> int:
-    """At start-up: rows left 'sending' by a crash go out again (the only possible duplicates)."""
+async def recover_in_flight(db: Database, instance: str, now: float) -> int:
+    """At start-up: rows this instance left 'sending' (a crash, or parked at shutdown), rows
+    claimed before claims existed, and rows whose claim ran out go out again (the only possible
+    duplicates). Rows another running instance is sending stay its own."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'sending'",
-            (clock.now_db(),),
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claim_until = NULL,"
+            " updated_at = ? WHERE status = 'sending'"
+            " AND (claimed_by IS NULL OR claimed_by = ? OR claim_until < ?)",
+            (clock.now_db(), instance, now),
         )
         return cursor.rowcount
+
+
+async def take_over_expired(db: Database, now: float) -> int:
+    """Rows whose claim ran out (the instance sending them died) go back to the queue, for
+    whichever instance claims them next; returns how many. Old ledger rows are dropped too."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claim_until = NULL,"
+            " updated_at = ? WHERE status = 'sending' AND claim_until IS NOT NULL"
+            " AND claim_until < ?",
+            (clock.now_db(), now),
+        )
+        taken = cursor.rowcount
+        # A chat's slot long past says nothing any more (its bucket is full again).
+        await conn.execute(
+            "DELETE FROM outbox_pace WHERE chat_id <> ? AND tat < ?",
+            (ledger.OVERALL, now - _PACE_KEPT_SECONDS),
+        )
+        return taken
+
+
+_PACE_KEPT_SECONDS = 600.0
+
+
+@dataclass
+class Claimed:
+    """What a claim took: rows (now 'sending', this instance's) with the time each may leave,
+    chats to hold back until a time, and when to look again if the overall pace stopped it."""
+
+    rows: list[tuple[OutboxRow, float]]
+    held: dict[int, float]
+    retry_at: float | None
+
+
+async def claim(
+    db: Database,
+    ids: Iterable[int],
+    *,
+    instance: str,
+    lease_seconds: float,
+    limits: PacingLimits,
+    ahead: float,
+    now: Callable[[], float] = time.time,
+    spent: int = 0,
+) -> Claimed:
+    """Claim the given due heads that may leave within `ahead` seconds, in one transaction with
+    the slots they take from the shared pacing ledger (bot.domain.ledger).
+
+    A row another instance claimed meanwhile (or that is no longer its chat's first) is left
+    out. On PostgreSQL the rows are locked with SKIP LOCKED (two claims never wait on each other
+    for a row) and the overall ledger row with FOR UPDATE (claims take slots in turn); on
+    SQLite BEGIN IMMEDIATE does both. `now` is read once the claim holds the ledger: a claim
+    that waited for another must not take slots in the past."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return Claimed([], {}, None)
+    marks = ",".join("?" * len(wanted))
+    when = clock.now_db()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            f"SELECT o.id, o.chat_id FROM outbox o WHERE o.id IN ({marks})"
+            " AND o.status = 'pending' AND o.not_before <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id < o.id"
+            " AND p.status IN ('pending', 'sending') AND p.not_before <= ?)"
+            " ORDER BY o.bulk, o.id" + row_locks(db.dialect),
+            (*wanted, when, when),
+        )
+        heads = [ledger.Candidate(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        await cursor.close()
+        if not heads and not spent:
+            return Claimed([], {}, None)
+        cursor = await conn.execute(
+            "SELECT tat FROM outbox_pace WHERE chat_id = ?" + row_lock_wait(db.dialect),
+            (ledger.OVERALL,),
+        )
+        overall = await cursor.fetchone()
+        await cursor.close()
+        tats: dict[int, float] = {}
+        if chats := sorted({h.chat_id for h in heads}):
+            chat_marks = ",".join("?" * len(chats))
+            cursor = await conn.execute(
+                f"SELECT chat_id, tat FROM outbox_pace WHERE chat_id IN ({chat_marks})", chats
+            )
+            tats = {int(r[0]): float(r[1]) for r in await cursor.fetchall()}
+            await cursor.close()
+        if overall is not None:
+            tats[ledger.OVERALL] = float(overall[0])
+        decided = ledger.plan(heads, tats, now(), limits, ahead, spent)
+        rows: list[tuple[OutboxRow, float]] = []
+        for row_id, leave in decided.claims:
+            cursor = await conn.execute(
+                "UPDATE outbox SET status = 'sending', claimed_by = ?, claim_until = ?,"
+                " updated_at = ? WHERE id = ? AND status = 'pending' RETURNING *",
+                (instance, leave + lease_seconds, when, row_id),
+            )
+            found = await cursor.fetchone()
+            await cursor.close()
+            if found is not None:
+                rows.append((_row(found), leave))
+        for chat_id, tat in decided.tats.items():
+            await conn.execute(
+                "INSERT INTO outbox_pace (chat_id, tat) VALUES (?, ?)"
+                " ON CONFLICT (chat_id) DO UPDATE SET tat = excluded.tat",
+                (chat_id, tat),
+            )
+    return Claimed(rows, decided.held, decided.retry_at)
+
+
+async def reslot(db: Database, limits: PacingLimits, now: Callable[[], float] = time.time) -> float:
+    """A new overall slot for a message that missed its own (its process was held up): when it
+    may leave. Sent late in the old slot, it would crowd the slots after it."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "SELECT tat FROM outbox_pace WHERE chat_id = ?" + row_lock_wait(db.dialect),
+            (ledger.OVERALL,),
+        )
+        found = await cursor.fetchone()
+        await cursor.close()
+        leave, tat = ledger.gcra(
+            float(found[0]) if found else None, now(), limits.overall_per_second, 1.0
+        )
+        await conn.execute(
+            "INSERT INTO outbox_pace (chat_id, tat) VALUES (?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET tat = excluded.tat",
+            (ledger.OVERALL, tat),
+        )
+    return leave
+
+
+async def pace_paused(db: Database, chat_id: int, until: float, limits: PacingLimits) -> None:
+    """Telegram answered 429 for `chat_id`: no instance sends to it before `until`."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute("SELECT tat FROM outbox_pace WHERE chat_id = ?", (chat_id,))
+        found = await cursor.fetchone()
+        await cursor.close()
+        tat = ledger.paused(float(found[0]) if found else None, until, limits, chat_id)
+        await conn.execute(
+            "INSERT INTO outbox_pace (chat_id, tat) VALUES (?, ?)"
+            " ON CONFLICT (chat_id) DO UPDATE SET tat = excluded.tat",
+            (chat_id, tat),
+        )
 
 
 async def due_heads(db: Database, exclude_chats: Iterable[int], limit: int) -> list[OutboxRow]:
@@ -348,35 +496,30 @@ async def next_due(db: Database) -> datetime | None:
     return clock.from_db(row[0]) if row and row[0] else None
 
 
-async def mark_sending(db: Database, row_id: int) -> OutboxRow | None:
-    """Committed before the Telegram call. Returns the row as it is now (an edit may have been
-    rewritten by replace_pending_edit since it was picked), or None if it was cancelled."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE outbox SET status = 'sending', updated_at = ?"
-            " WHERE id = ? AND status = 'pending' RETURNING *",
-            (clock.now_db(), row_id),
-        )
-        found = await cursor.fetchone()
-        await cursor.close()
-        return _row(found) if found is not None else None
-
-
 async def mark_sent(
     db: Database, row_id: int, message_id: int | None, *, blob_file: tuple[int, str] | None = None
 ) -> None:
+    await mark_sent_many(db, [(row_id, message_id, blob_file)])
+
+
+async def mark_sent_many(
+    db: Database, sent: Iterable[tuple[int, int | None, tuple[int, str] | None]]
+) -> None:
+    """Record several messages Telegram accepted (row id, message id, (blob id, file id) after
+    an upload) in one transaction: the sender commits what finished meanwhile together."""
     now = clock.now_db()
     async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE outbox SET status = 'sent', tg_message_id = ?, error = NULL,"
-            " error_detail = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
-            (message_id, now, now, row_id),
-        )
-        if blob_file is not None:
+        for row_id, message_id, blob_file in sent:
             await conn.execute(
-                "UPDATE outbox_blobs SET tg_file_id = ? WHERE id = ? AND tg_file_id IS NULL",
-                (blob_file[1], blob_file[0]),
+                "UPDATE outbox SET status = 'sent', tg_message_id = ?, error = NULL,"
+                " error_detail = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
+                (message_id, now, now, row_id),
             )
+            if blob_file is not None:
+                await conn.execute(
+                    "UPDATE outbox_blobs SET tg_file_id = ? WHERE id = ? AND tg_file_id IS NULL",
+                    (blob_file[1], blob_file[0]),
+                )
 
 
 async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) -> None:
@@ -385,7 +528,8 @@ async def mark_retry(db: Database, row_id: int, *, counts: bool, detail: str) ->
     now = clock.now_db()
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + ?, error_detail = ?,"
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claim_until = NULL,"
+            " attempts = attempts + ?, error_detail = ?,"
             " retry_since = CASE WHEN ? = 1 THEN coalesce(retry_since, ?) ELSE retry_since END,"
             " updated_at = ? WHERE id = ? AND status = 'sending'",
             (int(counts), detail[:500], int(counts), now, now, row_id),
