@@ -39,6 +39,7 @@ from bot.features import results as results_feature
 from bot.features import stats as stats_feature
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
+from bot.replies import Replies
 from bot.services import Services
 from bot.updates import PerChatUpdateProcessor
 
@@ -117,7 +118,11 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
+        .rate_limiter(
+            PacedRateLimiter(
+                pacer, max_retries=3, divert_after=settings.tunables.outbox.divert_after_seconds
+            )
+        )
         # Chats are served concurrently, each chat's updates in order (bot.updates).
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)
@@ -128,6 +133,8 @@ def build_application(settings: Settings) -> Application:
     app.bot_data["services"] = svc
     sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
     app.bot_data["outbox"] = sender
+    # Direct replies that would wait go through the outbox instead (bot.replies).
+    app.bot_data["replies"] = Replies(svc.db, pacer, settings.tunables.outbox.divert_after_seconds)
 
     # Order matters: reachability sees every update (group -100, never stops one); then the
     # conversation service (an answer owed to a prompt; any command drops it); then the

@@ -28,6 +28,7 @@ from telegram.ext import Application, ApplicationHandlerStop, MessageHandler, fi
 
 from bot import clock
 from bot.features.common import Context, reply, send
+from bot.replies import Queued
 from bot.services import Services, services
 from bot.store import prompts as store
 from bot.store.prompts import Conn, Prompt
@@ -92,7 +93,9 @@ async def ask(
     send: Callable[[], Awaitable[object]],
 ) -> bool:
     """Ask `user` a question in `chat`: the prompt is opened, the question sent by `send`, and
-    only then armed. If the question could not be delivered, nobody waits for an answer."""
+    only then armed. If the question could not be delivered, nobody waits for an answer. A
+    question that went through the outbox (`Queued`, bot.replies) arms its prompt when the
+    outbox delivers it."""
     svc = services(context)
     assert kind in _KINDS, f"prompt kind {kind} not registered"
     async with svc.db.transaction() as conn:
@@ -111,6 +114,8 @@ async def ask(
             await store.take(conn, prompt.id)
         return False
     async with svc.db.transaction() as conn:
+        if isinstance(sent, Queued):  # the question had to wait: armed once it is delivered
+            return await store.queued(conn, prompt.id, sent.outbox_id)
         return await store.arm(conn, prompt.id, _message_id(sent))
 
 

@@ -149,6 +149,14 @@ class Pacer:
     def wait(self, chat_id: int, now: float) -> float:
         return max(self.overall_wait(now), self.chat_wait(chat_id, now))
 
+    def direct_wait(self, chat_id: int, now: float) -> float:
+        """Seconds a direct reply to `chat_id` would wait now (what `take(direct=True)` would
+        return, with the chat's pace in private chats only), without reserving anything."""
+        overall = self.overall.wait(now)
+        chat = 0.0 if is_group(chat_id) else self._bucket(chat_id, now).wait(now)
+        paused = max(self._all_paused, self._chat_paused.get(chat_id, 0.0)) - now
+        return max(overall, chat, paused, 0.0)
+
     def take(
         self, chat_id: int, now: float, *, chat_pace: bool = True, direct: bool = False
     ) -> float:

@@ -180,7 +180,7 @@ async def propose_button(
     if action == "x" and valid:
         await query.answer()
         await close_prompt(svc, identity.tg_user_id, flow_id)
-        await edit_in_place(update, svc.renderer.message("tasks/discarded.j2"))
+        await edit_in_place(update, context, svc.renderer.message("tasks/discarded.j2"))
         return
     if changed is None or card is None:
         await alert(update, context, "gone")
@@ -189,7 +189,9 @@ async def propose_button(
         await alert(update, context, "no_partners")
         return
     await query.answer()
-    await show_flow(context, identity.tg_user_id, changed, lambda: edit_in_place(update, card))
+    await show_flow(
+        context, identity.tg_user_id, changed, lambda: edit_in_place(update, context, card)
+    )
 
 
 async def propose_action(conn: Conn, flow: Flow, action: str, arg: str) -> Flow | None:
@@ -320,7 +322,9 @@ async def default_deadline(
         return
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await show_flow(context, identity.tg_user_id, changed, lambda: edit_in_place(update, card))
+    await show_flow(
+        context, identity.tg_user_id, changed, lambda: edit_in_place(update, context, card)
+    )
 
 
 async def submit(update: Update, context: Context, identity: Identity, flow_id: int) -> None:
@@ -400,13 +404,16 @@ async def submit(update: Update, context: Context, identity: Identity, flow_id: 
         if stale_card is not None and flow is not None:  # the deadline passed meanwhile
             await query.answer()
             await show_flow(
-                context, identity.tg_user_id, flow, lambda: edit_in_place(update, stale_card)
+                context,
+                identity.tg_user_id,
+                flow,
+                lambda: edit_in_place(update, context, stale_card),
             )
         else:
             await alert(update, context, "gone")
         return
     await query.answer()
-    await edit_in_place(update, done)
+    await edit_in_place(update, context, done)
 
 
 async def join_instead(
@@ -482,6 +489,7 @@ async def join_instead(
     assert update.callback_query is not None and task is not None
     await edit_in_place(
         update,
+        context,
         svc.renderer.message(
             "tasks/done.j2", kind="join_instead", task=task, department=names.get(department)
         ),
