@@ -24,6 +24,7 @@ import pytest
 from bot import clock
 from bot.config import DrawTunables, InvitationTunables
 from bot.domain.tasks import Answer, TaskState
+from bot.store import prompts
 from bot.store import tasks as task_store
 from tests.fakeapi import FakeBotApi, Limits, SentMessage
 from tests.outbox_support import (
@@ -108,10 +109,11 @@ class Chat:
         return message
 
     async def prompt(self) -> tuple[str, bool] | None:
-        row = await db_of(self.app).fetchone(
-            "SELECT kind, armed FROM prompts WHERE tg_user_id = ?", (P,)
-        )
-        return (str(row[0]), bool(row[1])) if row else None
+        """The person's prompt and whether it is armed (a question that went through the
+        outbox is armed once sent: bot.replies)."""
+        async with db_of(self.app).transaction() as conn:
+            found = await prompts.of(conn, P)
+        return (found.kind, found.armed) if found else None
 
     async def asked(self, kind: str) -> None:
         """Wait until the person's prompt is `kind` and its question was delivered."""

@@ -71,6 +71,12 @@ def _limit(diverter: Replies | None) -> dict[str, Any]:
     return {"rate_limit_args": DIVERTIBLE} if diverter is not None else {}
 
 
+def reply_limits(context: Context) -> dict[str, Any]:
+    """rate_limit_args for a direct call that never waits: it raises `MustWait` or RetryAfter
+    instead (bot.replies); for a call whose caller can do without it (removing buttons)."""
+    return _limit(replies(context))
+
+
 async def send(
     context: Context, chat_id: int, rendered: Rendered, *, title: str = "message"
 ) -> Sent:

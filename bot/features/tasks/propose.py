@@ -23,6 +23,7 @@ from bot.features.tasks.views import (
     MAX_OPTIONS,
     MAX_TEXT,
     alert,
+    answer_card,
     edit_in_place,
     invite,
     local_now,
@@ -76,6 +77,18 @@ async def newtask_command(update: Update, context: Context, identity: Identity) 
     chat = update.effective_chat
     assert chat is not None
     await deliver_card(context, chat.id, card, flow, "industry")
+
+
+async def retired_card(conn: Conn, svc: Services, prompt: Prompt) -> Rendered | None:
+    """The card whose typed question was dropped, as it read (a /newtask draft, a join or a
+    reason card): bot.conversation rewrites it to say it was dropped, without buttons."""
+    flow = await store.flow(conn, int(prompt.target["flow"]))
+    if flow is None or flow.tg_user_id != prompt.tg_user_id:
+        return None
+    if flow.family == "propose":
+        return await propose_card(conn, svc, flow)
+    task = await store.load(conn, flow.task_id) if flow.task_id is not None else None
+    return await answer_card(conn, svc, flow, task) if task is not None else None
 
 
 async def propose_card(conn: Conn, svc: Services, flow: Flow) -> Rendered:
