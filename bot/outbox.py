@@ -99,7 +99,7 @@ class PacedRateLimiter(BaseRateLimiter[str]):
     times, as PTB's AIORateLimiter would.
     """
 
-    def __init__(self, pacer: Pacer, max_retries: int = 3, divert_after: float = 1.0) -> None:
+    def __init__(self, pacer: Pacer, max_retries: int = 3, divert_after: float = 0.5) -> None:
         self.pacer = pacer
         self.max_retries = max_retries
         self.divert_after = divert_after
