@@ -68,29 +68,27 @@ class Replies:
         """Diverted replies to the chat are still waiting: this one queues behind them."""
         return await store.diverted_pending(self.db, chat_id)
 
-    async def divert(self, chat_id: int, parts: list[Rendered]) -> Queued:
-        """Queue the parts of a reply (each at most one message) in one transaction."""
+    async def divert(
+        self, chat_id: int, parts: list[Rendered], *, file: tuple[bytes, str, str] | None = None
+    ) -> Queued:
+        """Queue the parts of a reply (each at most one message) in one transaction; `file`
+        (data, file name, caption) goes first, for a text too long to send as messages."""
         last = 0
         async with self.db.transaction() as conn:
+            if file is not None:
+                data, file_name, caption = file
+                last = await store.enqueue_document(
+                    conn,
+                    chat_id,
+                    data=data,
+                    file_name=file_name,
+                    caption=caption,
+                    priority=store.REPLY,
+                )
             for part in parts:
                 last = await store.enqueue(conn, chat_id, part, priority=store.REPLY)
         self.diverted += 1
         return Queued(last)
-
-    async def divert_document(
-        self, chat_id: int, data: bytes, file_name: str, caption: str
-    ) -> Queued:
-        async with self.db.transaction() as conn:
-            row = await store.enqueue_document(
-                conn,
-                chat_id,
-                data=data,
-                file_name=file_name,
-                caption=caption,
-                priority=store.REPLY,
-            )
-        self.diverted += 1
-        return Queued(row)
 
     async def divert_edit(self, chat_id: int, message_id: int, rendered: Rendered) -> Queued:
         """Queue an edit of a message in the chat; a pending edit of it is rewritten instead."""

@@ -108,6 +108,10 @@ async def test_a_chat_past_its_limit_is_answered_in_order_once_across_a_restart(
         assert await diverted(db_of(app), "pending", "sending") == 0
 
 
+async def _fourth(pending: Any) -> bool:
+    return any("第四步" in text for text in await pending())
+
+
 def _texts(api: FakeBotApi) -> list[str]:
     return [m.text for m in api.chat_messages(ADMIN_ID)]
 
@@ -190,3 +194,59 @@ def test_a_direct_reply_knows_its_wait_without_taking_a_turn() -> None:
     assert pacer.take(5, now, direct=True) == pytest.approx(wait)
     pacer.retry_after(-7, 30.0, now)  # a group paused by a 429: its replies would wait
     assert pacer.direct_wait(-7, now + 1) == pytest.approx(29.0)
+
+
+async def test_card_edits_that_meet_a_429_coalesce_and_presses_are_answered_at_once(
+    tmp_path: Path,
+) -> None:
+    """A /newtask card pressed three times while its chat is paused: every press is answered at
+    once (answerCallbackQuery is never diverted), the card gets one edit, the latest state."""
+    from tests.test_tasks import LEAD, button, current, seed, task_settings
+
+    fake = FakeBotApi(limits=TIGHT)
+    await fake.start()
+    open_chat(fake, LEAD, "民政联络员")
+    loop = asyncio.get_running_loop()
+    try:
+        async with running_bot(task_settings(fake, tmp_path / "t.sqlite3")) as app:
+            await seed(app, fake, group=False)
+            before = fake.sent_total(LEAD)
+            fake.send_text(LEAD, "/newtask")
+            await fake.wait_for_messages(LEAD, before + 1)
+            card = fake.chat_messages(LEAD)[before]
+            fake.press_button(LEAD, LEAD, card.message_id, button(card, "养老机构"))
+            await fake.wait_for(lambda: "第三步" in current(fake, card).text, timeout=10)
+            shown = current(fake, card)
+            shown_text, shown_history = shown.text, list(shown.history)  # it changes in place
+            answers = len(fake.callback_answers)
+            errors = len(fake.errors)
+            # select the item, unselect it, go on: the chat has used its burst, the first edit
+            # meets the 429 and the two after it rewrite that one pending edit
+            item = button(shown, "养老机构安全管理")
+            for data in (item, item, button(shown, "下一步")):
+                fake.press_button(LEAD, LEAD, card.message_id, data)
+            await fake.wait_for(lambda: len(fake.callback_answers) == answers + 3, timeout=PAUSE)
+            pressed = loop.time()
+            assert any(e.status == 429 for e in fake.errors[errors:])
+
+            async def pending() -> list[str]:
+                rows = await db_of(app).fetchall(
+                    "SELECT text FROM outbox WHERE kind = 'edit' AND chat_id = ?"
+                    " AND priority = ? AND status IN ('pending', 'sending')",
+                    (LEAD, outbox.REPLY),
+                )
+                return [str(r[0]) for r in rows]
+
+            # the last press's edit (answered before it edits) rewrote the one pending edit
+            await until(lambda: _fourth(pending), timeout=PAUSE)
+            assert len(await pending()) == 1
+            assert "第三步" in current(fake, card).text  # nothing applied yet
+            await fake.wait_for(lambda: "第四步" in current(fake, card).text, timeout=3 * PAUSE)
+            assert loop.time() - pressed > 1.0  # it waited for the pause, in the outbox
+            final = current(fake, card)
+            assert "已选：无" in final.text  # the latest state: the item was unselected again
+            # one edit since the third step: the intermediate "✅ item" state never went out
+            assert final.history == [*shown_history, shown_text]
+            assert not any("✅" in text for text in final.history)
+    finally:
+        await fake.stop()

@@ -94,8 +94,11 @@ async def send(
         if diverter is not None and (
             await diverter.must_queue(chat_id) or diverter.would_wait(chat_id) is not None
         ):
-            await diverter.divert_document(chat_id, plain.encode("utf-8"), f"{title}.txt", caption)
-            return await diverter.divert(chat_id, [Rendered(head, rendered.keyboard)])
+            return await diverter.divert(
+                chat_id,
+                [Rendered(head, rendered.keyboard)],
+                file=(plain.encode("utf-8"), f"{title}.txt", caption),
+            )
         doc = await bot.send_document(
             chat_id,
             document=io.BytesIO(plain.encode("utf-8")),
