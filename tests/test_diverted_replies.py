@@ -136,7 +136,11 @@ async def test_a_diverted_question_arms_its_prompt_when_delivered(
             async with db.transaction() as conn:
                 return await prompts.of(conn, ADMIN_ID)
 
-        waiting = await until(question, timeout=PAUSE)
+        async def asked() -> prompts.Prompt | None:
+            found = await question()  # opened first; then sent, or queued in the outbox
+            return found if found and (found.outbox_id is not None or found.armed) else None
+
+        waiting = await until(asked, timeout=PAUSE)
         assert waiting.kind == "tasks.propose" and waiting.outbox_id is not None
         if "第一步" not in " ".join(_texts(api)):  # not delivered yet: nobody waits for it
             assert not waiting.armed
