@@ -134,7 +134,10 @@ def build_application(settings: Settings) -> Application:
     sender = Sender(app.bot, svc.db, pacer, settings.tunables.outbox)
     app.bot_data["outbox"] = sender
     # Direct replies that would wait go through the outbox instead (bot.replies).
-    app.bot_data["replies"] = Replies(svc.db, pacer, settings.tunables.outbox.divert_after_seconds)
+    replies = Replies(svc.db, pacer, settings.tunables.outbox.divert_after_seconds)
+    app.bot_data["replies"] = replies
+    if isinstance(app.bot.rate_limiter, PacedRateLimiter):
+        app.bot.rate_limiter.replies = replies
 
     # Order matters: reachability sees every update (group -100, never stops one); then the
     # conversation service (an answer owed to a prompt; any command drops it); then the

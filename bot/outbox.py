@@ -49,7 +49,7 @@ from bot.domain.breaker import BreakerState, CircuitBreaker, Verdict
 from bot.domain.delivery import Action, Failure, FailureKind, Reason, decide
 from bot.domain.pacing import Pacer, is_group
 from bot.features.common import markup
-from bot.replies import DIVERTIBLE, MustWait
+from bot.replies import DIVERTIBLE, MustWait, Replies
 from bot.store import chats
 from bot.store import outbox as store
 from bot.store.outbox import OutboxRow
@@ -103,6 +103,9 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         self.pacer = pacer
         self.max_retries = max_retries
         self.divert_after = divert_after
+        self.replies: Replies | None = (
+            None  # set by bot.app: direct files wait for diverted replies
+        )
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -127,6 +130,8 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         loop = asyncio.get_running_loop()
         if rate_limit_args == DIVERTIBLE:
             return await self._divertible(callback, args, kwargs, endpoint, chat_id, loop)
+        if self.replies is not None:  # a file or photo: after the replies diverted before it
+            await self.replies.drained(chat_id)
         for attempt in range(self.max_retries + 1):
             delay = self.pacer.take(
                 chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True
@@ -328,7 +333,8 @@ class Sender:
             if self._stopping:
                 break
             now = loop.time()
-            chat_wait = self.pacer.chat_wait(row.chat_id, now)
+            direct = row.priority > store.NORMAL  # a diverted reply: no spare token kept
+            chat_wait = self.pacer.chat_wait(row.chat_id, now, direct=direct)
             if chat_wait > 0:
                 self._held[row.chat_id] = now + chat_wait
                 continue
@@ -338,7 +344,7 @@ class Sender:
                 or self.breaker.state is not BreakerState.CLOSED
             ):
                 return 0.0
-            self.pacer.take(row.chat_id, now)
+            self.pacer.take(row.chat_id, now, direct=direct)
             self._launch(row)
             launched = True
         if launched:

@@ -16,7 +16,8 @@ must wait is queued as one pending edit of that message (the latest text wins: r
 presses coalesce, bot.store.outbox.replace_pending_edit).
 
 answerCallbackQuery is not paced (bot.outbox) and never diverted; files and photos sent
-directly (exports, charts) keep the paced limiter's wait (rare: one per command asked).
+directly (exports, charts) keep the paced limiter's wait (rare: one per command asked), after
+the chat's diverted replies have left, so they do not overtake them.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ class Replies:
     async def must_queue(self, chat_id: int) -> bool:
         """Diverted replies to the chat are still waiting: this one queues behind them."""
         return await store.diverted_pending(self.db, chat_id)
+
+    async def drained(self, chat_id: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """Wait until the chat's diverted replies have left (at most `timeout` seconds): a file
+        or photo sent directly (not diverted) must not overtake the replies before it."""
+        step = 0.05
+        for _ in range(max(1, round(timeout / step))):
+            if not await self.must_queue(chat_id):
+                return
+            await asyncio.sleep(step)
 
     async def divert(
         self, chat_id: int, parts: list[Rendered], *, file: tuple[bytes, str, str] | None = None

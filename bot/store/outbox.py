@@ -65,6 +65,7 @@ class OutboxRow:
     error: str | None
     error_detail: str | None
     retry_since: datetime | None = None  # first failed try (or an outage began holding it)
+    priority: int = NORMAL  # REPLY: a diverted direct reply (bot.replies)
 
 
 def _row(row: sqlite3.Row) -> OutboxRow:
@@ -83,6 +84,7 @@ def _row(row: sqlite3.Row) -> OutboxRow:
         error=row["error"],
         error_detail=row["error_detail"],
         retry_since=clock.from_db(row["retry_since"]) if row["retry_since"] else None,
+        priority=int(row["priority"]),
     )
 
 
