@@ -145,8 +145,13 @@ async def test_a_diverted_question_arms_its_prompt_when_delivered(
         if "第一步" not in " ".join(_texts(api)):  # not delivered yet: nobody waits for it
             assert not waiting.armed
         card = await until(lambda: [m for m in api.chat_messages(ADMIN_ID) if "第一步" in m.text])
-        armed = await until(question)
-        assert armed.armed and armed.message_id == card[0].message_id
+
+        async def armed_now() -> prompts.Prompt | None:
+            found = await question()  # the card arrives a moment before the send is recorded
+            return found if found and found.armed else None
+
+        armed = await until(armed_now)
+        assert armed.message_id == card[0].message_id
         api.send_text(ADMIN_ID, "养老机构")
         await until(lambda: any("行业/场景：养老机构" in t for t in _texts(api)), timeout=30)
         assert numbers_sent(api) == [901, 902, 903]
