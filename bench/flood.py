@@ -8,7 +8,12 @@ tunables (flood control included: a bucket of 10 messages refilled at 30 a minut
 told once per 10 minutes). For `--seconds` seconds a stranger and a registered inspector each
 send `--messages` messages, evenly spread, while the administrator sends /me every 2 seconds.
 Printed: the administrator's reply times (p50 / p95 / max), 429 answers in the administrator's
-chat and in all, and what the two flooders got back.
+chat and in all, what the two flooders got back, and how many replies went through the outbox
+because they would have had to wait (bot.replies).
+
+`--no-flood-control` loosens the per-person bucket, so every message is answered and the
+inspector's chat is pushed far past Telegram's per-chat limit: the replies that must wait are
+diverted to the outbox (no handler sleeps on a 429) and all still arrive.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
+from bot.config import Settings, Tunables  # noqa: E402
 from bot.db import open_database  # noqa: E402
+from bot.replies import Replies  # noqa: E402
 from tests.fakeapi import FakeBotApi, Limits  # noqa: E402
 from tests.outbox_support import (  # noqa: E402
     ADMIN_ID,
+    RELAXED_FLOOD,
     TOKEN,
     add_department,
     add_inspector,
@@ -61,7 +68,7 @@ async def flood(api: FakeBotApi, user_id: int, count: int, seconds: float) -> No
         await asyncio.sleep(seconds / count)
 
 
-async def run(count: int, seconds: float, workdir: Path) -> None:
+async def run(count: int, seconds: float, workdir: Path, flood_control: bool) -> None:
     async with FakeBotApi(token=TOKEN, limits=Limits()) as api:
         open_chat(api, ADMIN_ID, "县局管理员")
         open_chat(api, STRANGER, "路人")
@@ -77,8 +84,9 @@ async def run(count: int, seconds: float, workdir: Path) -> None:
             file_url=api.base_file_url,
             db_path=db_path,
             admins=frozenset({ADMIN_ID}),
+            tunables=Tunables() if flood_control else Tunables(flood=RELAXED_FLOOD),
         )
-        async with running_bot(settings):
+        async with running_bot(settings) as app:
             loop = asyncio.get_running_loop()
             floods = [
                 asyncio.create_task(flood(api, STRANGER, count, seconds)),
@@ -100,8 +108,12 @@ async def run(count: int, seconds: float, workdir: Path) -> None:
                 await asyncio.sleep(max(0.0, 2.0 - (loop.time() - started)))
             await asyncio.gather(*floods)
             await asyncio.sleep(15.0)  # let the answers that were let through go out
+            if not flood_control:  # every message is answered: wait for the queue to drain
+                await app.bot_data["outbox"].idle(timeout=600.0)
             stranger_got = api.sent_total(STRANGER)
             inspector = [m.text for m in api.chat_messages(INSPECTOR)]
+            replies = app.bot_data["replies"]
+            assert isinstance(replies, Replies)
         total_429 = sum(1 for e in api.errors if e.status == 429)
         print(
             f"{count} messages from a stranger and {count} from a registered inspector in"
@@ -119,15 +131,17 @@ async def run(count: int, seconds: float, workdir: Path) -> None:
         print(f"  messages to the stranger           {stranger_got}")
         slowed = sum("您发送得太快了" in t for t in inspector)
         print(f"  messages to the inspector          {len(inspector)} ({slowed} slow-down notice)")
+        print(f"  replies diverted to the outbox     {replies.diverted}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--no-flood-control", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
-        asyncio.run(run(args.messages, args.seconds, Path(tmp)))
+        asyncio.run(run(args.messages, args.seconds, Path(tmp), not args.no_flood_control))
 
 
 if __name__ == "__main__":

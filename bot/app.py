@@ -39,6 +39,7 @@ from bot.features import results as results_feature
 from bot.features import stats as stats_feature
 from bot.outbox import PacedRateLimiter, Sender
 from bot.render import Renderer
+from bot.replies import Replies
 from bot.services import Services
 from bot.updates import PerChatUpdateProcessor
 
@@ -117,7 +118,11 @@ def build_application(settings: Settings) -> Application:
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(PacedRateLimiter(pacer, max_retries=3))
+        .rate_limiter(
+            PacedRateLimiter(
+                pacer, max_retries=3, divert_after=settings.tunables.outbox.divert_after_seconds
+            )
+        )
         # Chats are served concurrently, each chat's updates in order (bot.updates).
         .concurrent_updates(PerChatUpdateProcessor())
         .post_init(post_init)
@@ -135,6 +140,11 @@ def build_application(settings: Settings) -> Application:
         claim_seconds=settings.instance.claim_seconds,
     )
     app.bot_data["outbox"] = sender
+    # Direct replies that would wait go through the outbox instead (bot.replies).
+    replies = Replies(svc.db, pacer, settings.tunables.outbox.divert_after_seconds)
+    app.bot_data["replies"] = replies
+    if isinstance(app.bot.rate_limiter, PacedRateLimiter):
+        app.bot.rate_limiter.replies = replies
 
     # Order matters: reachability sees every update (group -100, never stops one); then the
     # conversation service (an answer owed to a prompt; any command drops it); then the

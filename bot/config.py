@@ -41,6 +41,8 @@ class OutboxTunables:
     a message failing on its own.
 
     [broadcast] progress_every_seconds is read into `broadcast_progress_seconds`.
+    `divert_after_seconds`: a direct reply that would wait longer than this for its turn is
+    sent through the outbox instead (bot.replies).
     """
 
     overall_per_second: float = 28.0
@@ -57,6 +59,11 @@ class OutboxTunables:
     poll_seconds: float = 1.0
     shutdown_seconds: float = 3.0
     broadcast_progress_seconds: float = 5.0
+    # A direct reply whose turn is further away than this (or whose chat is paused after a 429)
+    # goes through the outbox instead of making its handler wait (bot.replies). Under 1 s: a
+    # private chat's turns are 1 s apart, so a reply behind a used-up burst is diverted, and a
+    # handler never holds its worker for a chat's pace.
+    divert_after_seconds: float = 0.5
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any]) -> OutboxTunables:

@@ -10,7 +10,10 @@ the same for every feature:
   prompt's kind, which a feature registered with `register`.
 
 Features keep their own state (a /newtask draft, a broadcast draft); a kind's `on_drop` tidies
-that state when its prompt is dropped unanswered.
+that state when its prompt is dropped unanswered. A kind whose question is a card (a /newtask
+draft, a join or reason card) registers `retire` too: the card as it reads now, which the
+dropped question's message is rewritten to, under a "已作废" line saying why and without
+buttons (templates/zh/conversation/retired.j2); other questions only lose their buttons.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, MessageHandler, filters
 
 from bot import clock
-from bot.features.common import Context, reply, send
+from bot.features.common import Context, edit_message, reply, reply_limits, send
+from bot.render import Rendered
+from bot.replies import MustWait, Queued
 from bot.services import Services, services
+from bot.store import outbox
 from bot.store import prompts as store
 from bot.store.prompts import Conn, Prompt
 
@@ -43,6 +49,8 @@ OTHER = "other"  # a photo, a sticker…
 
 Handle = Callable[[Update, Context, Prompt], Awaitable[bool]]
 OnDrop = Callable[[Conn, Services, Prompt], Awaitable[None]]
+# The question's card as it reads now (read before on_drop tidies its state), or None.
+Retire = Callable[[Conn, Services, Prompt], Awaitable[Rendered | None]]
 Abandon = Callable[[Services, int], Awaitable[bool]]
 
 
@@ -58,6 +66,7 @@ class Kind:
     accepts: frozenset[str]
     handle: Handle
     on_drop: OnDrop | None = None
+    retire: Retire | None = None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -66,9 +75,14 @@ _ABANDON: list[Abandon] = []
 
 
 def register(
-    name: str, handle: Handle, *, accepts: tuple[str, ...] = (TEXT,), on_drop: OnDrop | None = None
+    name: str,
+    handle: Handle,
+    *,
+    accepts: tuple[str, ...] = (TEXT,),
+    on_drop: OnDrop | None = None,
+    retire: Retire | None = None,
 ) -> None:
-    _KINDS[name] = Kind(name, frozenset(accepts), handle, on_drop)
+    _KINDS[name] = Kind(name, frozenset(accepts), handle, on_drop, retire)
 
 
 def register_abandon(abandon: Abandon) -> None:
@@ -92,17 +106,20 @@ async def ask(
     send: Callable[[], Awaitable[object]],
 ) -> bool:
     """Ask `user` a question in `chat`: the prompt is opened, the question sent by `send`, and
-    only then armed. If the question could not be delivered, nobody waits for an answer."""
+    only then armed. If the question could not be delivered, nobody waits for an answer. A
+    question that went through the outbox (`Queued`, bot.replies) arms its prompt when the
+    outbox delivers it."""
     svc = services(context)
     assert kind in _KINDS, f"prompt kind {kind} not registered"
+    retired: Rendered | None = None
     async with svc.db.transaction() as conn:
         prompt, before = await store.open_(conn, user, chat, kind, target, ttl(svc))
         if before is not None and not before.same_question(prompt):
-            await _on_drop(conn, svc, before)
+            retired = await _on_drop(conn, svc, before)
         else:
             before = None
     if before is not None:
-        await _tell_dropped(context, before, "replaced")
+        await _tell_dropped(context, before, "replaced", retired)
     try:
         sent = await send()
     except TelegramError as exc:
@@ -111,6 +128,8 @@ async def ask(
             await store.take(conn, prompt.id)
         return False
     async with svc.db.transaction() as conn:
+        if isinstance(sent, Queued):  # the question had to wait: armed once it is delivered
+            return await store.queued(conn, prompt.id, sent.outbox_id)
         return await store.arm(conn, prompt.id, _message_id(sent))
 
 
@@ -158,12 +177,13 @@ async def close(
 async def drop(context: Context, user: int, *kinds: str, why: str = "replaced") -> bool:
     """Drop the person's prompt (of these kinds) unanswered, tidy its feature state, tell them."""
     svc = services(context)
+    retired: Rendered | None = None
     async with svc.db.transaction() as conn:
         found = await store.drop(conn, user, tuple(kinds))
         if found is not None:
-            await _on_drop(conn, svc, found)
+            retired = await _on_drop(conn, svc, found)
     if found is not None:
-        await _tell_dropped(context, found, why)
+        await _tell_dropped(context, found, why, retired)
     return found is not None
 
 
@@ -172,27 +192,46 @@ async def pending(svc: Services, user: int) -> Prompt | None:
         return await store.of(conn, user)
 
 
-async def _on_drop(conn: Conn, svc: Services, prompt: Prompt) -> None:
+async def _on_drop(conn: Conn, svc: Services, prompt: Prompt) -> Rendered | None:
+    """Tidy the dropped prompt's feature state; returns its card as it read (`retire`). A
+    question still queued in the outbox (diverted) is not sent any more."""
     kind = _KINDS.get(prompt.kind)
+    retired = None
+    if kind is not None and kind.retire is not None and prompt.armed:
+        retired = await kind.retire(conn, svc, prompt)
+    if prompt.outbox_id is not None and not prompt.armed:
+        await outbox.cancel(conn, [prompt.outbox_id])
     if kind is not None and kind.on_drop is not None:
         await kind.on_drop(conn, svc, prompt)
+    return retired
 
 
-async def _retire_question(context: Context, prompt: Prompt) -> None:
-    """The dropped question's message keeps its text but loses its buttons: nothing on it acts
-    any more (a /newtask card, a join card…)."""
+async def _retire_question(
+    context: Context, prompt: Prompt, why: str = "cancel", retired: Rendered | None = None
+) -> None:
+    """Nothing on the dropped question's message acts any more: a card (`retired`) is rewritten
+    to say it was dropped and why, without buttons; another question loses its buttons."""
     if prompt.message_id is None:
         return
     try:
-        await context.bot.edit_message_reply_markup(prompt.chat_id, prompt.message_id)
-    except TelegramError as exc:  # no buttons to remove, too old, or deleted: nothing to do
+        if retired is not None:
+            svc = services(context)
+            text = svc.renderer.text("conversation/retired.j2", why=why, card=retired.text)
+            await edit_message(context, prompt.chat_id, prompt.message_id, Rendered(text, []))
+        else:
+            await context.bot.edit_message_reply_markup(
+                prompt.chat_id, prompt.message_id, **reply_limits(context)
+            )
+    except (TelegramError, MustWait) as exc:  # no buttons, too old, deleted, or a 429
         log.debug("question %s of prompt %s kept as it was: %s", prompt.message_id, prompt.id, exc)
 
 
-async def _tell_dropped(context: Context, prompt: Prompt, why: str) -> None:
+async def _tell_dropped(
+    context: Context, prompt: Prompt, why: str, retired: Rendered | None = None
+) -> None:
     if not prompt.armed:
         return  # its question never arrived: nothing to take back
-    await _retire_question(context, prompt)
+    await _retire_question(context, prompt, why, retired)
     svc = services(context)
     rendered = svc.renderer.message(
         "conversation/dropped.j2",
@@ -231,14 +270,15 @@ async def capture(update: Update, context: Context) -> None:
         prompt = await store.of(conn, user.id)
         if prompt is None or not prompt.armed or prompt.chat_id != chat.id:
             return
+        retired: Rendered | None = None
         if prompt.expired(clock.now()) or prompt.kind not in _KINDS:
             await store.take(conn, prompt.id)
-            await _on_drop(conn, svc, prompt)
+            retired = await _on_drop(conn, svc, prompt)
             expired = True
         else:
             expired = False
     if expired:
-        await _tell_dropped(context, prompt, "expired")
+        await _tell_dropped(context, prompt, "expired", retired)
         return  # the message goes on to the features as if no question had been asked
     kind = _KINDS[prompt.kind]
     content = _content(update)
@@ -270,13 +310,13 @@ async def capture(update: Update, context: Context) -> None:
         # The question is gone: its flow must not wait at a typed step nobody will capture.
         if await pending(svc, user.id) is None:
             async with svc.db.transaction() as conn:
-                await _on_drop(conn, svc, prompt)
-            await _retire_question(context, prompt)
+                retired = await _on_drop(conn, svc, prompt)
+            await _retire_question(context, prompt, "other", retired)
         raise
     if not handled:
         async with svc.db.transaction() as conn:
-            await _on_drop(conn, svc, prompt)
-        await _tell_dropped(context, prompt, "other")
+            retired = await _on_drop(conn, svc, prompt)
+        await _tell_dropped(context, prompt, "other", retired)
         return
     raise ApplicationHandlerStop
 
@@ -300,12 +340,13 @@ async def command_hook(update: Update, context: Context) -> None:
 
 async def _cancel(update: Update, context: Context, user: int) -> None:
     svc = services(context)
+    retired: Rendered | None = None
     async with svc.db.transaction() as conn:
         found = await store.drop(conn, user)
         if found is not None:
-            await _on_drop(conn, svc, found)
+            retired = await _on_drop(conn, svc, found)
     if found is not None and found.armed:
-        await _retire_question(context, found)
+        await _retire_question(context, found, "cancel", retired)
     abandoned = False
     for abandon in _ABANDON:
         abandoned = await abandon(svc, user) or abandoned

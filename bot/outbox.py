@@ -54,6 +54,7 @@ from bot.domain.breaker import BreakerState, CircuitBreaker, Verdict
 from bot.domain.delivery import Action, Failure, FailureKind, Reason, decide
 from bot.domain.pacing import Pacer, is_group
 from bot.features.common import markup
+from bot.replies import DIVERTIBLE, MustWait, Replies
 from bot.store import chats
 from bot.store import outbox as store
 from bot.store.outbox import OutboxRow
@@ -101,14 +102,23 @@ class PacedRateLimiter(BaseRateLimiter[str]):
     reply keeps only the overall pace (people's own clicks set it; Telegram allows bursts there)
     but takes the group's token, so queued messages wait behind it.
     If a chat is still pushed past Telegram's limit, the 429 pauses only that chat (everything if
-    several chats are refused at once) and the call is retried up to `max_retries` times, as
-    PTB's AIORateLimiter would. The outbox sender's own calls pass `rate_limit_args=PREPACED` and
-    go straight through.
+    several chats are refused at once). The outbox sender's own calls pass
+    `rate_limit_args=PREPACED` and go straight through.
+
+    Replies pass `rate_limit_args=DIVERTIBLE` (bot.replies): such a call never sleeps longer than
+    `divert_after` seconds; when it would, `MustWait` is raised before anything is reserved, and
+    a 429 is raised at once: the caller diverts the reply to the outbox. Other direct calls (a
+    file a person asked for) wait their turn and, after a 429, are retried up to `max_retries`
+    times, as PTB's AIORateLimiter would.
     """
 
-    def __init__(self, pacer: Pacer, max_retries: int = 3) -> None:
+    def __init__(self, pacer: Pacer, max_retries: int = 3, divert_after: float = 0.5) -> None:
         self.pacer = pacer
         self.max_retries = max_retries
+        self.divert_after = divert_after
+        self.replies: Replies | None = (
+            None  # set by bot.app: direct files wait for diverted replies
+        )
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -131,6 +141,10 @@ class PacedRateLimiter(BaseRateLimiter[str]):
         if rate_limit_args == PREPACED or chat_id is None or not _paced(endpoint):
             return await callback(*args, **kwargs)
         loop = asyncio.get_running_loop()
+        if rate_limit_args == DIVERTIBLE:
+            return await self._divertible(callback, args, kwargs, endpoint, chat_id, loop)
+        if self.replies is not None:  # a file or photo: after the replies diverted before it
+            await self.replies.drained(chat_id)
         for attempt in range(self.max_retries + 1):
             delay = self.pacer.take(
                 chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True
@@ -146,6 +160,30 @@ class PacedRateLimiter(BaseRateLimiter[str]):
                     raise
                 log.info("429 on %s to %s: waiting %.0f s", endpoint, chat_id, seconds)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _divertible(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        chat_id: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """A reply whose caller diverts it: no long wait, no retry (see the class)."""
+        wait = self.pacer.direct_wait(chat_id, loop.time())
+        if wait > self.divert_after:
+            raise MustWait(chat_id, wait)
+        delay = self.pacer.take(chat_id, loop.time(), chat_pace=not is_group(chat_id), direct=True)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            return await callback(*args, **kwargs)
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            self.pacer.retry_after(chat_id, seconds, loop.time())
+            log.info("429 on %s to %s: the reply goes through the outbox", endpoint, chat_id)
+            raise
 
 
 @dataclass
@@ -339,7 +377,10 @@ class Sender:
         wanted: list[OutboxRow] = []
         room = self.tunables.max_in_flight - len(self._in_flight)
         for row in rows:
-            chat_wait = self.pacer.chat_wait(row.chat_id, now)
+            if self._stopping:
+                break
+            direct = row.priority > store.NORMAL  # a diverted reply: no spare token kept
+            chat_wait = self.pacer.chat_wait(row.chat_id, now, direct=direct)
             if chat_wait > 0:
                 self._held[row.chat_id] = now + chat_wait
                 continue
@@ -378,7 +419,10 @@ class Sender:
             self._held[chat] = max(self._held.get(chat, 0.0), now + (until - wall))
         for row, leave in claimed.rows:
             self.stats.claimed += 1
-            local = self.pacer.take(row.chat_id, now)
+            direct = row.priority > store.NORMAL  # a diverted reply: the person is active
+            local = self.pacer.take(row.chat_id, now, direct=direct)
+            if direct:  # its slot came from the ledger with this claim: not spent again
+                self._direct_counted += 1
             self._launch(row, delay=max(local, leave - wall))
         return claimed
 

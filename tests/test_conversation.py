@@ -24,6 +24,7 @@ import pytest
 from bot import clock
 from bot.config import DrawTunables, InvitationTunables
 from bot.domain.tasks import Answer, TaskState
+from bot.store import prompts
 from bot.store import tasks as task_store
 from tests.fakeapi import FakeBotApi, Limits, SentMessage
 from tests.outbox_support import (
@@ -108,10 +109,11 @@ class Chat:
         return message
 
     async def prompt(self) -> tuple[str, bool] | None:
-        row = await db_of(self.app).fetchone(
-            "SELECT kind, armed FROM prompts WHERE tg_user_id = ?", (P,)
-        )
-        return (str(row[0]), bool(row[1])) if row else None
+        """The person's prompt and whether it is armed (a question that went through the
+        outbox is armed once sent: bot.replies)."""
+        async with db_of(self.app).transaction() as conn:
+            found = await prompts.of(conn, P)
+        return (found.kind, found.armed) if found else None
 
     async def asked(self, kind: str) -> None:
         """Wait until the person's prompt is `kind` and its question was delivered."""
@@ -522,28 +524,37 @@ async def test_a_training_place_too_long_is_refused_not_cut(
         assert places == "县卫健委二楼"  # the long one was never kept, cut or otherwise
 
 
-async def test_a_dropped_question_loses_its_buttons(api: FakeBotApi, tmp_path: Path) -> None:
+def _now(api: FakeBotApi, message: SentMessage) -> SentMessage:
+    return next(m for m in api.chat_messages(P) if m.message_id == message.message_id)
+
+
+async def test_a_dropped_questions_card_says_so_and_loses_its_buttons(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
     async with county(api, tmp_path) as c:
         card = await c.say("/newtask", "第一步")
         assert card.buttons  # industries to pick, 放弃
         await c.asked("tasks.propose")
         await c.say("/tasks", "已放弃「发起联合检查（/newtask）的填写」")
-        await until(
-            lambda: (
-                not next(m for m in api.chat_messages(P) if m.message_id == card.message_id).buttons
-            )
-        )
+        await until(lambda: not _now(api, card).buttons)
+        # the card itself says it was dropped, and by what; it still shows the draft
+        dropped = _now(api, card).text
+        assert dropped.startswith("⛔ 已作废：已被新的操作取代") and "第一步" in dropped
         assert await c.column("SELECT id FROM task_flows WHERE family = 'propose'") == ""
-        # a join card dropped by /cancel loses its buttons too
+        # a join card dropped by /cancel says so too
         await _start_count(c)
         await c.asked("tasks.count")
         join = next(m for m in reversed(api.chat_messages(P)) if "派出几名" in m.text)
         await c.say("/cancel", "已取消「派出检查人员人数」")
-        await until(
-            lambda: (
-                not next(m for m in api.chat_messages(P) if m.message_id == join.message_id).buttons
-            )
-        )
+        await until(lambda: not _now(api, join).buttons)
+        assert _now(api, join).text.startswith("⛔ 已作废：已用 /cancel 放弃")
+        assert "派出几名" in _now(api, join).text
+        # a draft dropped by another command says so as well
+        first = await c.say("/newtask", "第一步")
+        await c.asked("tasks.propose")
+        await c.say("/broadcast", "已放弃「发起联合检查（/newtask）的填写」")
+        await until(lambda: _now(api, first).text.startswith("⛔ 已作废：已被新的操作取代"))
+        assert not _now(api, first).buttons
 
 
 PNG = bytes.fromhex(

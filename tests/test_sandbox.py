@@ -225,6 +225,9 @@ async def test_fast_forward_to_the_next_reminder(tmp_path: Path) -> None:
             api.press_button_by_text(LEAD, LEAD, label)
             await until(lambda cur=current, e=edits: _edits(api, cur) > e)
         await until(lambda: any("养老机构" in m.text for m in api.chat_messages(GROUP)))
+        # the invitations still going out now are not what the fast-forward is for
+        assert sandbox.app is not None
+        await sandbox.app.bot_data["outbox"].idle(timeout=30.0)
         assert await sandbox.advance_to_next()
         local = clock.now().astimezone(sandbox.base_settings.tz)
         assert local.strftime("%Y-%m-%d %H:%M") == "2026-12-01 09:00"

@@ -134,11 +134,12 @@ class Pacer:
             self._born = now
         return max(self.overall.wait(now), self._all_paused - now, 0.0)
 
-    def chat_wait(self, chat_id: int, now: float) -> float:
+    def chat_wait(self, chat_id: int, now: float, *, direct: bool = False) -> float:
         """Seconds until a queued message may go to this chat (its own limit and any 429 pause).
 
         Direct replies come first: while a person is using the chat (a direct reply within
-        `DIRECT_GRACE_SECONDS`), queued messages wait until a token is left over for them."""
+        `DIRECT_GRACE_SECONDS`), queued messages wait until a token is left over for them.
+        `direct`: a direct reply the outbox carries (bot.replies), which needs no spare."""
         paused = self._chat_paused.get(chat_id, 0.0) - now
         if paused <= 0 and chat_id in self._chat_paused:
             del self._chat_paused[chat_id]
@@ -146,11 +147,19 @@ class Pacer:
         if last_direct is not None and now - last_direct > self.DIRECT_GRACE_SECONDS:
             del self._direct[chat_id]
             last_direct = None
-        need = 1.0 if last_direct is None or is_group(chat_id) else 2.0
+        need = 1.0 if direct or last_direct is None or is_group(chat_id) else 2.0
         return max(self._bucket(chat_id, now).wait(now, need), paused, 0.0)
 
     def wait(self, chat_id: int, now: float) -> float:
         return max(self.overall_wait(now), self.chat_wait(chat_id, now))
+
+    def direct_wait(self, chat_id: int, now: float) -> float:
+        """Seconds a direct reply to `chat_id` would wait now (what `take(direct=True)` would
+        return, with the chat's pace in private chats only), without reserving anything."""
+        overall = self.overall.wait(now)
+        chat = 0.0 if is_group(chat_id) else self._bucket(chat_id, now).wait(now)
+        paused = max(self._all_paused, self._chat_paused.get(chat_id, 0.0)) - now
+        return max(overall, chat, paused, 0.0)
 
     def take(
         self, chat_id: int, now: float, *, chat_pace: bool = True, direct: bool = False

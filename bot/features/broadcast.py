@@ -42,14 +42,15 @@ from bot.features.common import (
     Context,
     command,
     edit,
+    edit_pressed,
     identify,
-    markup,
     pressed,
     reply,
     send,
 )
 from bot.outbox import Sender
 from bot.render import MAX_CALLBACK_BYTES, Rendered
+from bot.replies import Queued
 from bot.services import Services, services
 from bot.store import broadcasts
 from bot.store import outbox as outbox_store
@@ -143,8 +144,8 @@ async def _show(update: Update, context: Context, draft: Broadcast, *, in_place:
 
     async def deliver() -> object:
         if in_place and update.callback_query is not None:
-            await _edit_rendered(update, rendered)
-            return update.callback_query.message
+            queued = await _edit_rendered(update, context, rendered)
+            return queued if queued is not None else update.callback_query.message
         return await send(context, chat.id, rendered)
 
     question = _question(draft)
@@ -158,19 +159,14 @@ async def _show(update: Update, context: Context, draft: Broadcast, *, in_place:
     await deliver()
 
 
-async def _edit_rendered(update: Update, rendered: Rendered) -> None:
-    query = update.callback_query
-    assert query is not None
+async def _edit_rendered(update: Update, context: Context, rendered: Rendered) -> Queued | None:
+    """Edit the pressed card (through the outbox when it would wait: `Queued`, bot.replies)."""
     try:
-        await query.edit_message_text(
-            rendered.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=markup(rendered.keyboard),
-            link_preview_options=_NO_PREVIEW,
-        )
+        return await edit_pressed(update, context, rendered)
     except BadRequest as exc:  # a button on an old card that leads to the same card
         if "not modified" not in exc.message.lower():
             raise
+    return None
 
 
 async def _preview(context: Context, chat_id: int, draft: Broadcast) -> None:
@@ -186,9 +182,7 @@ async def _preview(context: Context, chat_id: int, draft: Broadcast) -> None:
             parse_mode=ParseMode.HTML if draft.text_html else None,
         )
     elif draft.text_html:
-        await context.bot.send_message(
-            chat_id, draft.text_html, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
-        )
+        await send(context, chat_id, Rendered(draft.text_html, []))
 
 
 # -- /broadcast --------------------------------------------------------------------------------

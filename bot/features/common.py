@@ -18,6 +18,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
+from telegram.error import RetryAfter
 from telegram.ext import ContextTypes
 
 from bot import clock
@@ -25,6 +26,7 @@ from bot.callbacks import Pressed, parse
 from bot.domain import flood as flood_rules
 from bot.domain.roles import COMMANDS_BY_NAME, Identity, Role, Where, may_use
 from bot.render import Button, Rendered, split_html
+from bot.replies import DIVERTIBLE, MustWait, Queued, Replies
 from bot.services import services
 from bot.store import audit, people
 from bot.store import flood as flood_store
@@ -56,20 +58,52 @@ def markup(keyboard: list[list[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
+Sent = list[Message] | Queued
+
+
+def replies(context: Context) -> Replies | None:
+    found = context.application.bot_data.get("replies")
+    return found if isinstance(found, Replies) else None
+
+
+def _limit(diverter: Replies | None) -> dict[str, Any]:
+    """The call's rate_limit_args: a reply the caller diverts when it would wait."""
+    return {"rate_limit_args": DIVERTIBLE} if diverter is not None else {}
+
+
+def reply_limits(context: Context) -> dict[str, Any]:
+    """rate_limit_args for a direct call that never waits: it raises `MustWait` or RetryAfter
+    instead (bot.replies); for a call whose caller can do without it (removing buttons)."""
+    return _limit(replies(context))
+
+
 async def send(
     context: Context, chat_id: int, rendered: Rendered, *, title: str = "message"
-) -> list[Message]:
-    """Send a rendered message, split or turned into a document if it is too long."""
+) -> Sent:
+    """Send a rendered message, split or turned into a document if it is too long.
+
+    A reply that would have to wait (a 429, a busy chat, earlier replies still queued) goes
+    through the outbox instead: `Queued` is returned then (bot.replies)."""
     parts = split_html(rendered.text)
+    diverter = replies(context)
     bot = context.bot
     if len(parts) > MAX_PARTS:
         plain = html.unescape(re.sub(r"<[^>]*>", "", rendered.text))
         head = split_html(rendered.text)[0]
+        caption = services(context).renderer.text("common/long_message_caption.j2")
+        if diverter is not None and (
+            await diverter.must_queue(chat_id) or diverter.would_wait(chat_id) is not None
+        ):
+            return await diverter.divert(
+                chat_id,
+                [Rendered(head, rendered.keyboard)],
+                file=(plain.encode("utf-8"), f"{title}.txt", caption),
+            )
         doc = await bot.send_document(
             chat_id,
             document=io.BytesIO(plain.encode("utf-8")),
             filename=f"{title}.txt",
-            caption=services(context).renderer.text("common/long_message_caption.j2"),
+            caption=caption,
         )
         first = await bot.send_message(
             chat_id,
@@ -79,22 +113,32 @@ async def send(
             reply_markup=markup(rendered.keyboard),
         )
         return [doc, first]
+    pieces = [
+        Rendered(part, rendered.keyboard if index == len(parts) - 1 else [])
+        for index, part in enumerate(parts)
+    ]
+    if diverter is not None and await diverter.must_queue(chat_id):
+        return await diverter.divert(chat_id, pieces)
     sent: list[Message] = []
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        sent.append(
-            await bot.send_message(
-                chat_id,
-                part,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=_NO_PREVIEW,
-                reply_markup=markup(rendered.keyboard) if last else None,
+    for index, piece in enumerate(pieces):
+        try:
+            sent.append(
+                await bot.send_message(
+                    chat_id,
+                    piece.text,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=_NO_PREVIEW,
+                    reply_markup=markup(piece.keyboard),
+                    **_limit(diverter),
+                )
             )
-        )
+        except (RetryAfter, MustWait):
+            assert diverter is not None
+            return await diverter.divert(chat_id, pieces[index:])
     return sent
 
 
-async def reply(update: Update, context: Context, template: str, /, **ctx: Any) -> list[Message]:
+async def reply(update: Update, context: Context, template: str, /, **ctx: Any) -> Sent:
     """Answer in the chat the update came from."""
     chat = update.effective_chat
     assert chat is not None
@@ -102,18 +146,59 @@ async def reply(update: Update, context: Context, template: str, /, **ctx: Any) 
     return await send(context, chat.id, rendered)
 
 
+async def edit_pressed(update: Update, context: Context, rendered: Rendered) -> Queued | None:
+    """Replace the text and buttons of the message whose button was pressed. An edit that would
+    have to wait becomes the message's one pending edit in the outbox (the latest text wins)."""
+    query = update.callback_query
+    assert query is not None
+    text = split_html(rendered.text)[0]
+    message = query.message
+    diverter = replies(context)
+    if diverter is None or not isinstance(message, Message):
+        await query.edit_message_text(
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(rendered.keyboard),
+            link_preview_options=_NO_PREVIEW,
+        )
+        return None
+    return await edit_message(
+        context, message.chat_id, message.message_id, Rendered(text, rendered.keyboard)
+    )
+
+
+async def edit_message(
+    context: Context, chat_id: int, message_id: int, rendered: Rendered
+) -> Queued | None:
+    """Edit a message of the bot's in place (its first 4096 characters), or queue the edit in the
+    outbox when it would have to wait (bot.replies); returns `Queued` then."""
+    text = split_html(rendered.text)[0] if rendered.text else rendered.text
+    piece = Rendered(text, rendered.keyboard)
+    diverter = replies(context)
+    if diverter is not None and await diverter.must_queue(chat_id):
+        return await diverter.divert_edit(chat_id, message_id, piece)
+    try:
+        await context.bot.edit_message_text(
+            text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(rendered.keyboard),
+            link_preview_options=_NO_PREVIEW,
+            **_limit(diverter),
+        )
+    except (RetryAfter, MustWait):
+        assert diverter is not None
+        return await diverter.divert_edit(chat_id, message_id, piece)
+    return None
+
+
 async def edit(update: Update, context: Context, template: str, /, **ctx: Any) -> Message | None:
     """Replace the text and buttons of the message whose button was pressed; returns it."""
     query = update.callback_query
     assert query is not None
     rendered = services(context).renderer.message(template, **ctx)
-    text = split_html(rendered.text)[0]
-    await query.edit_message_text(
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup(rendered.keyboard),
-        link_preview_options=_NO_PREVIEW,
-    )
+    await edit_pressed(update, context, rendered)
     return query.message if isinstance(query.message, Message) else None
 
 

@@ -29,6 +29,11 @@ from bot.domain.pacing import PacingLimits
 from bot.render import MAX_CAPTION, Button, Rendered, split_html, visible_length
 from bot.store import audit
 
+# Outbox priorities: what the bot sends on its own, and a direct reply that had to wait
+# (bot.replies), which goes before the chat's queued messages.
+NORMAL = 0
+REPLY = 1
+
 # Called after every enqueue so a running sender wakes up. A wake-up before the commit is
 # harmless: the sender's query waits for the database lock the transaction holds.
 _listeners: set[Callable[[], None]] = set()
@@ -63,6 +68,7 @@ class OutboxRow:
     error: str | None
     error_detail: str | None
     retry_since: datetime | None = None  # first failed try (or an outage began holding it)
+    priority: int = NORMAL  # REPLY: a diverted direct reply (bot.replies)
 
 
 def _row(row: sqlite3.Row) -> OutboxRow:
@@ -81,6 +87,7 @@ def _row(row: sqlite3.Row) -> OutboxRow:
         error=row["error"],
         error_detail=row["error_detail"],
         retry_since=clock.from_db(row["retry_since"]) if row["retry_since"] else None,
+        priority=int(row["priority"]),
     )
 
 
@@ -142,13 +149,15 @@ async def enqueue(
     dedup_key: str | None = None,
     not_before: datetime | None = None,
     bulk: bool = False,
+    priority: int = 0,
 ) -> int:
     """Queue an HTML text message (with its inline keyboard); returns the outbox id.
 
     A text longer than Telegram's 4096 characters is queued as several messages, the keyboard on
     the last; the id returned is the last one's (the one to edit later). With `dedup_key`, a key
     queued before returns the earlier id and queues nothing. `not_before` delays it; `bulk`
-    (broadcast copies) lets other chats' messages go first.
+    (broadcast copies) lets other chats' messages go first. `priority` REPLY: a diverted direct
+    reply (bot.replies), sent before what was queued for that chat at priority 0.
     """
     if (found := await _existing(conn, dedup_key)) is not None:
         return found
@@ -167,6 +176,7 @@ async def enqueue(
             dedup_key=dedup_key if is_last or dedup_key is None else f"{dedup_key}#{index}",
             not_before=when,
             bulk=int(bulk),
+            priority=priority,
         )
     _notify()
     return last
@@ -197,6 +207,7 @@ async def enqueue_document(
     dedup_key: str | None = None,
     not_before: datetime | None = None,
     bulk: bool = False,
+    priority: int = 0,
 ) -> int:
     """Queue a document: pass its bytes, or the id of a blob stored with `put_blob`."""
     if (data is None) == (blob_id is None):
@@ -218,6 +229,7 @@ async def enqueue_document(
         dedup_key=dedup_key,
         not_before=clock.to_db(not_before) if not_before is not None else clock.now_db(),
         bulk=int(bulk),
+        priority=priority,
     )
     _notify()
     return row_id
@@ -230,11 +242,13 @@ async def enqueue_edit(
     *,
     keyboard: list[list[Button]] | None = None,
     dedup_key: str | None = None,
+    priority: int = 0,
 ) -> int:
     """Queue an edit of the message outbox row `of` sent (its text, or a document's caption).
 
     The edit goes out after everything queued before it for that chat, so after the message
-    itself. The keyboard is replaced (an empty one removes the buttons).
+    itself (a REPLY edit, of a message already sent, goes before what waits at priority 0).
+    The keyboard is replaced (an empty one removes the buttons).
     """
     if (found := await _existing(conn, dedup_key)) is not None:
         return found
@@ -252,26 +266,68 @@ async def enqueue_edit(
         keyboard=keyboard_to_json(rendered.keyboard),
         edit_of=of,
         dedup_key=dedup_key,
+        priority=priority,
     )
     _notify()
     return row_id
 
 
-async def replace_pending_edit(conn: aiosqlite.Connection, of: int, message: Rendered | str) -> int:
-    """Queue an edit of `of`, or rewrite one still waiting: repeated progress updates collapse."""
+async def replace_pending_edit(
+    conn: aiosqlite.Connection, of: int, message: Rendered | str, *, priority: int = 0
+) -> int:
+    """Queue an edit of `of`, or rewrite one still waiting: repeated progress updates collapse
+    (the latest text wins; a REPLY edit keeps its priority when a later refresh rewrites it)."""
     rendered = _message(message, None)
     text = (split_html(rendered.text) or [rendered.text])[0]
     cursor = await conn.execute(
-        "UPDATE outbox SET text = ?, keyboard = ?, updated_at = ?"
+        "UPDATE outbox SET text = ?, keyboard = ?, updated_at = ?,"
+        " priority = CASE WHEN priority > ? THEN priority ELSE ? END"
         " WHERE id = (SELECT max(id) FROM outbox WHERE edit_of = ? AND status = 'pending')"
         " RETURNING id",
-        (text, keyboard_to_json(rendered.keyboard), clock.now_db(), of),
+        (text, keyboard_to_json(rendered.keyboard), clock.now_db(), priority, priority, of),
     )
     row = await cursor.fetchone()
     await cursor.close()
     if row is not None:
+        _notify()
         return int(row[0])
-    return await enqueue_edit(conn, of, rendered)
+    return await enqueue_edit(conn, of, rendered, priority=priority)
+
+
+async def adopt(conn: aiosqlite.Connection, chat_id: int, message_id: int) -> int:
+    """The outbox row of a message in `chat_id` (Telegram's `message_id`): the one that sent it,
+    or, for a message the bot sent directly, a row written now as already sent, so the message
+    can be edited through the outbox (`replace_pending_edit`)."""
+    cursor = await conn.execute(
+        "SELECT id FROM outbox WHERE chat_id = ? AND tg_message_id = ? AND kind <> 'edit'"
+        " ORDER BY id DESC LIMIT 1",
+        (chat_id, message_id),
+    )
+    found = await cursor.fetchone()
+    await cursor.close()
+    if found is not None:
+        return int(found[0])
+    now = clock.now_db()
+    cursor = await conn.execute(
+        "INSERT INTO outbox (chat_id, kind, status, tg_message_id, not_before, created_at,"
+        " updated_at, sent_at) VALUES (?, 'text', 'sent', ?, ?, ?, ?, ?) RETURNING id",
+        (chat_id, message_id, now, now, now, now),
+    )
+    row = await cursor.fetchone()
+    await cursor.close()
+    assert row is not None
+    return int(row[0])
+
+
+async def diverted_pending(db: Database, chat_id: int) -> bool:
+    """Diverted replies to `chat_id` still waiting (or being sent): later replies to that chat
+    must queue behind them, so a person's replies never overtake each other."""
+    found = await db.fetchone(
+        "SELECT 1 FROM outbox WHERE chat_id = ? AND priority > 0"
+        " AND status IN ('pending', 'sending') LIMIT 1",
+        (chat_id,),
+    )
+    return found is not None
 
 
 async def cancel(conn: aiosqlite.Connection, ids: Iterable[int]) -> int:
@@ -385,9 +441,12 @@ async def claim(
         cursor = await conn.execute(
             f"SELECT o.id, o.chat_id FROM outbox o WHERE o.id IN ({marks})"
             " AND o.status = 'pending' AND o.not_before <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id < o.id"
-            " AND p.status IN ('pending', 'sending') AND p.not_before <= ?)"
-            " ORDER BY o.bulk, o.id" + row_locks(db.dialect),
+            # the same order as due_heads: a chat's diverted replies first, then by id
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id <> o.id"
+            " AND p.status IN ('pending', 'sending') AND p.not_before <= ?"
+            " AND (p.status = 'sending' OR p.priority > o.priority"
+            " OR (p.priority = o.priority AND p.id < o.id)))"
+            " ORDER BY o.priority DESC, o.bulk, o.id" + row_locks(db.dialect),
             (*wanted, when, when),
         )
         heads = [ledger.Candidate(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
@@ -467,11 +526,13 @@ async def pace_paused(db: Database, chat_id: int, until: float, limits: PacingLi
 
 
 async def due_heads(db: Database, exclude_chats: Iterable[int], limit: int) -> list[OutboxRow]:
-    """The first due message of each chat, skipping the chats in `exclude_chats`: the oldest
-    first, bulk messages (broadcast copies) after the others.
+    """The first due message of each chat, skipping the chats in `exclude_chats`: diverted
+    replies (priority 1) first, then the oldest, bulk messages (broadcast copies) after the
+    others.
 
     A chat's later messages wait until the earlier due ones have left (sent, failed, cancelled):
-    that keeps each chat's messages in the order they were queued.
+    that keeps each chat's messages in the order they were queued, except that the chat's
+    diverted replies go before its other messages (in their own order).
     """
     excluded = sorted(set(exclude_chats))
     marks = ",".join("?" * len(excluded))
@@ -479,9 +540,11 @@ async def due_heads(db: Database, exclude_chats: Iterable[int], limit: int) -> l
     now = clock.now_db()
     rows = await db.fetchall(
         "SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.not_before <= ?" + not_in + ""
-        " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id < o.id"
-        " AND p.status IN ('pending', 'sending') AND p.not_before <= ?)"
-        " ORDER BY o.bulk, o.id LIMIT ?",
+        " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id AND p.id <> o.id"
+        " AND p.status IN ('pending', 'sending') AND p.not_before <= ?"
+        " AND (p.status = 'sending' OR p.priority > o.priority"
+        " OR (p.priority = o.priority AND p.id < o.id)))"
+        " ORDER BY o.priority DESC, o.bulk, o.id LIMIT ?",
         (now, *excluded, now, limit),
     )
     return [_row(r) for r in rows]

@@ -29,6 +29,9 @@ class Prompt:
     created_at: datetime
     expires_at: datetime
     message_id: int | None = None  # the question's message (its buttons go when it is dropped)
+    # A question that went through the outbox (a diverted reply, bot.replies): the prompt is
+    # armed once that row is sent, and its message is the question's.
+    outbox_id: int | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -41,21 +44,31 @@ class Prompt:
 
 
 def _prompt(row: sqlite3.Row) -> Prompt:
+    keys = row.keys()
+    delivered = "question_status" in keys and row["question_status"] == "sent"
     return Prompt(
         id=int(row["id"]),
         tg_user_id=int(row["tg_user_id"]),
         chat_id=int(row["chat_id"]),
         kind=row["kind"],
         target=json.loads(row["target"]),
-        armed=bool(row["armed"]),
-        message_id=row["message_id"],
+        armed=bool(row["armed"]) or delivered,
+        message_id=row["message_id"]
+        if row["message_id"] is not None or not delivered
+        else row["question_message_id"],
+        outbox_id=row["outbox_id"],
         created_at=clock.from_db(row["created_at"]),
         expires_at=clock.from_db(row["expires_at"]),
     )
 
 
 async def of(conn: Conn, user: int) -> Prompt | None:
-    cursor = await conn.execute("SELECT * FROM prompts WHERE tg_user_id = ?", (user,))
+    """The person's prompt; one whose question is queued in the outbox is armed once sent."""
+    cursor = await conn.execute(
+        "SELECT p.*, o.status AS question_status, o.tg_message_id AS question_message_id"
+        " FROM prompts p LEFT JOIN outbox o ON o.id = p.outbox_id WHERE p.tg_user_id = ?",
+        (user,),
+    )
     row = await cursor.fetchone()
     await cursor.close()
     return _prompt(row) if row else None
@@ -97,6 +110,14 @@ async def arm(conn: Conn, prompt_id: int, message_id: int | None = None) -> bool
     cursor = await conn.execute(
         "UPDATE prompts SET armed = 1, message_id = coalesce(?, message_id) WHERE id = ?",
         (message_id, prompt_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def queued(conn: Conn, prompt_id: int, outbox_id: int) -> bool:
+    """Its question went to the outbox: armed when that row is sent (see `of`)."""
+    cursor = await conn.execute(
+        "UPDATE prompts SET outbox_id = ? WHERE id = ?", (outbox_id, prompt_id)
     )
     return cursor.rowcount == 1
 

@@ -269,12 +269,29 @@ async def link_message(conn: Conn, chat_id: int, message_id: int, result_id: int
     )
 
 
+async def link_outbox(conn: Conn, outbox_id: int, result_id: int) -> None:
+    """A result's message that went through the outbox (a diverted reply, bot.replies): it is
+    the result's once it was sent."""
+    await conn.execute(
+        "INSERT INTO result_outbox (outbox_id, result_id) VALUES (?, ?)"
+        " ON CONFLICT (outbox_id) DO UPDATE SET result_id = excluded.result_id",
+        (outbox_id, result_id),
+    )
+
+
 async def result_of_message(conn: Conn, chat_id: int, message_id: int) -> int | None:
     row = await _one(
         conn,
         "SELECT result_id FROM result_messages WHERE chat_id = ? AND message_id = ?",
         (chat_id, message_id),
     )
+    if row is None:
+        row = await _one(
+            conn,
+            "SELECT r.result_id FROM result_outbox r JOIN outbox o ON o.id = r.outbox_id"
+            " WHERE o.chat_id = ? AND o.tg_message_id = ? AND o.status = 'sent'",
+            (chat_id, message_id),
+        )
     return int(row[0]) if row else None
 
 

@@ -17,6 +17,7 @@ from bot.features.common import Context, edit, reply
 from bot.features.results.board import ENTRY_STATES, board, today
 from bot.features.results.stage import advance
 from bot.features.results.views import entry_view
+from bot.replies import Queued
 from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import results as store
@@ -123,6 +124,10 @@ async def save(
         message_id = query.message.message_id
     else:
         sent = await reply(update, context, "results/saved.j2", **view)
+        if isinstance(sent, Queued):  # it had to wait: linked once the outbox sends it
+            async with svc.db.transaction() as conn:
+                await store.link_outbox(conn, sent.outbox_id, saved.id)
+            return
         message_id = sent[-1].message_id
     async with svc.db.transaction() as conn:
         await store.link_message(conn, chat.id, message_id, saved.id)

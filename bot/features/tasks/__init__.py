@@ -22,9 +22,14 @@ __all__ = ["HELD", "register", "show_progress", "work_calendar"]
 
 
 def register(app: Application) -> None:
-    conversation.register("tasks.propose", propose.take_text, on_drop=drop_flow)
+    # A dropped question's card says so (retire), then its flow goes (on_drop).
+    conversation.register(
+        "tasks.propose", propose.take_text, on_drop=drop_flow, retire=propose.retired_card
+    )
     for kind in ("tasks.decline", "tasks.cancel", "tasks.count"):
-        conversation.register(kind, answer.take_text, on_drop=drop_flow)
+        conversation.register(
+            kind, answer.take_text, on_drop=drop_flow, retire=propose.retired_card
+        )
     conversation.register_abandon(abandon)
     app.add_handler(CommandHandler("newtask", propose.newtask_command))
     app.add_handler(CommandHandler("tasks", detail.tasks_command))

@@ -222,7 +222,9 @@ async def flow_button(update: Update, context: Context, identity: Identity, data
     if action == "x":
         await query.answer()
         await close_prompt(svc, identity.tg_user_id, flow.id)
-        await edit_in_place(update, svc.renderer.message("tasks/discarded.j2", kind=flow.kind))
+        await edit_in_place(
+            update, context, svc.renderer.message("tasks/discarded.j2", kind=flow.kind)
+        )
         return
     if action == "cy":
         if flow.kind != "cancel" or flow.step != "confirm":
@@ -243,7 +245,9 @@ async def flow_button(update: Update, context: Context, identity: Identity, data
         return
     await query.answer()
     if card is not None:
-        await show_flow(context, identity.tg_user_id, flow, lambda: edit_in_place(update, card))
+        await show_flow(
+            context, identity.tg_user_id, flow, lambda: edit_in_place(update, context, card)
+        )
 
 
 async def take_text(update: Update, context: Context, prompt: Prompt) -> bool:
@@ -368,7 +372,7 @@ async def record_answer(
     if refusal is not None:
         text = svc.renderer.message("tasks/alert.j2", state=refusal)
         if update.callback_query is not None:  # the join card's buttons are dead now
-            await edit_in_place(update, text)
+            await edit_in_place(update, context, text)
         else:
             await send(context, chat_id, text)
         return
@@ -383,6 +387,6 @@ async def record_answer(
         reason=reason,
     )
     if update.callback_query is not None:
-        await edit_in_place(update, rendered)
+        await edit_in_place(update, context, rendered)
     else:
         await send(context, chat_id, rendered)

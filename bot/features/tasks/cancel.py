@@ -109,6 +109,6 @@ async def cancel_task(
         else svc.renderer.message("tasks/done.j2", kind="cancelled", task=fresh, trainings=starts)
     )
     if update.callback_query is not None:  # 确认取消 on the confirmation card
-        await edit_in_place(update, rendered)
+        await edit_in_place(update, context, rendered)
     else:
         await send(context, identity.tg_user_id, rendered)

@@ -23,6 +23,7 @@ from bot.features.tasks.views import (
     MAX_OPTIONS,
     MAX_TEXT,
     alert,
+    answer_card,
     edit_in_place,
     invite,
     local_now,
@@ -76,6 +77,18 @@ async def newtask_command(update: Update, context: Context, identity: Identity) 
     chat = update.effective_chat
     assert chat is not None
     await deliver_card(context, chat.id, card, flow, "industry")
+
+
+async def retired_card(conn: Conn, svc: Services, prompt: Prompt) -> Rendered | None:
+    """The card whose typed question was dropped, as it read (a /newtask draft, a join or a
+    reason card): bot.conversation rewrites it to say it was dropped, without buttons."""
+    flow = await store.flow(conn, int(prompt.target["flow"]))
+    if flow is None or flow.tg_user_id != prompt.tg_user_id:
+        return None
+    if flow.family == "propose":
+        return await propose_card(conn, svc, flow)
+    task = await store.load(conn, flow.task_id) if flow.task_id is not None else None
+    return await answer_card(conn, svc, flow, task) if task is not None else None
 
 
 async def propose_card(conn: Conn, svc: Services, flow: Flow) -> Rendered:
@@ -180,7 +193,7 @@ async def propose_button(
     if action == "x" and valid:
         await query.answer()
         await close_prompt(svc, identity.tg_user_id, flow_id)
-        await edit_in_place(update, svc.renderer.message("tasks/discarded.j2"))
+        await edit_in_place(update, context, svc.renderer.message("tasks/discarded.j2"))
         return
     if changed is None or card is None:
         await alert(update, context, "gone")
@@ -189,7 +202,9 @@ async def propose_button(
         await alert(update, context, "no_partners")
         return
     await query.answer()
-    await show_flow(context, identity.tg_user_id, changed, lambda: edit_in_place(update, card))
+    await show_flow(
+        context, identity.tg_user_id, changed, lambda: edit_in_place(update, context, card)
+    )
 
 
 async def propose_action(conn: Conn, flow: Flow, action: str, arg: str) -> Flow | None:
@@ -320,7 +335,9 @@ async def default_deadline(
         return
     assert update.callback_query is not None
     await update.callback_query.answer()
-    await show_flow(context, identity.tg_user_id, changed, lambda: edit_in_place(update, card))
+    await show_flow(
+        context, identity.tg_user_id, changed, lambda: edit_in_place(update, context, card)
+    )
 
 
 async def submit(update: Update, context: Context, identity: Identity, flow_id: int) -> None:
@@ -400,13 +417,16 @@ async def submit(update: Update, context: Context, identity: Identity, flow_id: 
         if stale_card is not None and flow is not None:  # the deadline passed meanwhile
             await query.answer()
             await show_flow(
-                context, identity.tg_user_id, flow, lambda: edit_in_place(update, stale_card)
+                context,
+                identity.tg_user_id,
+                flow,
+                lambda: edit_in_place(update, context, stale_card),
             )
         else:
             await alert(update, context, "gone")
         return
     await query.answer()
-    await edit_in_place(update, done)
+    await edit_in_place(update, context, done)
 
 
 async def join_instead(
@@ -482,6 +502,7 @@ async def join_instead(
     assert update.callback_query is not None and task is not None
     await edit_in_place(
         update,
+        context,
         svc.renderer.message(
             "tasks/done.j2", kind="join_instead", task=task, department=names.get(department)
         ),

@@ -18,9 +18,10 @@ from bot.domain import tasks as rules
 from bot.domain.roles import Identity
 from bot.domain.tasks import MessageKind, QuietHours
 from bot.domain.workdays import WorkCalendar
-from bot.features.common import Context, markup
+from bot.features.common import Context, edit_pressed
 from bot.features.tasks.callbacks import ref
 from bot.render import Rendered
+from bot.replies import Queued
 from bot.services import Services, services
 from bot.store import audit, outbox
 from bot.store import tasks as store
@@ -88,17 +89,21 @@ async def alert(update: Update, context: Context, state: str) -> None:
     await query.answer(svc.renderer.text("tasks/alert.j2", state=state), show_alert=True)
 
 
-async def edit_in_place(update: Update, rendered: Rendered) -> Message | None:
-    """Edit the pressed card; returns it (a question's message, for bot.conversation)."""
+async def edit_in_place(
+    update: Update, context: Context, rendered: Rendered
+) -> Message | Queued | None:
+    """Edit the pressed card; returns it (a question's message, for bot.conversation), or
+    `Queued` when the edit had to wait and went through the outbox (bot.replies)."""
     query = update.callback_query
     assert query is not None
     try:
-        await query.edit_message_text(
-            rendered.text, parse_mode="HTML", reply_markup=markup(rendered.keyboard)
-        )
+        queued = await edit_pressed(update, context, rendered)
     except BadRequest as exc:
         if "not modified" not in exc.message.lower():
             raise
+        queued = None
+    if queued is not None:
+        return queued
     return query.message if isinstance(query.message, Message) else None
 
 
