@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.domain import invites
 from bot.domain.invites import CodeState, Invite
 from bot.domain.roles import Identity, Role, Where, commands_for, may_use
@@ -47,6 +49,14 @@ def test_invite_states() -> None:
     assert invites.looks_like_code(code) and len(code) == 16
     assert not invites.looks_like_code("bad code!")
     assert invites.deep_link("b", code) == f"https://t.me/b?start={code}"
+
+
+def test_a_new_code_never_looks_like_a_verification_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """token_urlsafe may start with "v_" (about 1 in 4,096): /start would take it for an
+    enterprise's verification link, so such a code is drawn again."""
+    drawn = iter(["v_AAAAAAAAAAAAAA", "v_BBBBBBBBBBBBBB", "Abcdefghijklmnop"])
+    monkeypatch.setattr(invites.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert invites.new_code() == "Abcdefghijklmnop"
 
 
 def test_every_registered_person_may_verify_a_draw() -> None:

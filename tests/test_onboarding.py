@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import clock, reminders
+from bot.store import invites
 from tests.conftest import ADMIN_ID, BOT_USERNAME, Harness, eventually
 from tests.seed import DEPARTMENTS, INSPECTORS
 
@@ -85,6 +86,24 @@ async def test_expired_and_made_up_codes(seeded: Harness) -> None:
     # still a stranger
     [me] = await h.say(2003, "/me")
     assert "还没有注册" in me.text
+
+
+async def test_a_code_issued_with_the_verification_prefix_still_registers(seeded: Harness) -> None:
+    """Codes issued before new codes avoided "v_" are invitations, not verification links."""
+    h = seeded
+    await invites.create(
+        h.db,
+        code="v_OldCode1234567",
+        role="liaison",
+        created_by=ADMIN_ID,
+        expires_at=clock.now() + timedelta(days=7),
+        department_code="MZJ",
+    )
+    h.api.add_user(2005, "钱八")
+    [welcome] = await h.say(2005, "/start v_OldCode1234567")
+    assert "注册成功" in welcome.text and "县民政局" in welcome.text
+    [unknown] = await h.say(2005, "/start v_NoSuchToken")  # no such code: a verification link
+    assert "核验链接无效" in unknown.text
 
 
 async def test_inspector_onboarding_keeps_names_intact(seeded: Harness) -> None:

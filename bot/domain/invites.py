@@ -34,9 +34,17 @@ class Invite:
     replaces_liaisons: bool = False  # a liaison link that replaces the department's liaisons
 
 
+# /start payloads that are not invitation codes (an enterprise's verification link, v_<token>):
+# a code never starts with one, or about one code in 4,096 would open the wrong flow.
+OTHER_START_PREFIXES = ("v_",)
+
+
 def new_code() -> str:
-    """A 16-character url-safe random code (96 bits)."""
-    return secrets.token_urlsafe(12)
+    """A 16-character url-safe random code (96 bits), never with another /start prefix."""
+    while True:
+        code = secrets.token_urlsafe(12)
+        if not code.startswith(OTHER_START_PREFIXES):
+            return code
 
 
 def looks_like_code(text: str) -> bool:

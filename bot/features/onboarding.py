@@ -62,13 +62,15 @@ async def start(update: Update, context: Context, identity: Identity) -> None:
         await _greet(update, context, identity)
         return
     code = args[0]
-    if code.startswith("v_"):  # an enterprise's verification link (扫码入企), see results/verify.py
+    svc = services(context)
+    invite = await invites.get(svc.db, code) if invite_rules.looks_like_code(code) else None
+    # an enterprise's verification link (扫码入企, results/verify.py); a code issued before codes
+    # avoided the prefix is still an invitation
+    if invite is None and code.startswith(invite_rules.OTHER_START_PREFIXES):
         from bot.features import results as results_feature
 
         await results_feature.verify_start(update, context, code[2:])
         return
-    svc = services(context)
-    invite = await invites.get(svc.db, code) if invite_rules.looks_like_code(code) else None
     state = invite_rules.state_of(invite, clock.now())
     if invite is None or state is not CodeState.VALID:
         await invites_refused(update, context, identity, code, state)

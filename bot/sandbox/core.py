@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 SANDBOX_TOKEN = "777000111:SANDBOXsandboxSANDBOXsandboxSANDBOX"
 BOT_USERNAME = "qinghe_inspect_bot"
-BOT_NAME = "一业一查协同机器人"
 DEFAULT_DATA_DIR = Path("data/sandbox")
 MAX_FAST_FORWARD_DAYS = 31
 _WORLD_FILE = "emulator.pickle"
@@ -96,7 +95,7 @@ class Sandbox:
         self.api = FakeBotApi(
             token=SANDBOX_TOKEN,
             bot_username=BOT_USERNAME,
-            bot_first_name=BOT_NAME,
+            bot_first_name=texts.label("bot_name"),
             limits=Limits(enabled=False),  # the bot paces itself; no 429 pauses in a demo
         )
         # messages are dated by the sandbox's clock, so the page shows the time the bot saw
