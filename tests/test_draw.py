@@ -430,19 +430,21 @@ async def test_reminders_sent_by_the_previous_version_are_not_sent_again(
     async with county(api, tmp_path) as app:
         await say(api, LEAD, "/draw 1")
         await sender_of(app).idle()
-        db = db_of(app)
-        await db.execute("DELETE FROM reminders WHERE series = 'ack:1'")
-        # 民政甲 was reminded by the old scan on Tuesday; 卫健甲's liaison was told already
-        await db.execute(
-            "UPDATE draw_notices SET reminded_at = ? WHERE inspector_id IN"
-            " (SELECT id FROM inspectors WHERE certificate_no IN ('MZ001', 'WJ001'))",
-            ("2026-12-01T01:01:00Z",),
-        )
-        await db.execute(
-            "UPDATE draw_notices SET escalated_at = ? WHERE inspector_id ="
-            " (SELECT id FROM inspectors WHERE certificate_no = 'WJ001')",
-            ("2026-12-02T01:01:00Z",),
-        )
+        # The old version's database, written in one transaction: a reminder scan between
+        # these statements would plan from a half-written state.
+        async with db_of(app).transaction() as conn:
+            await conn.execute("DELETE FROM reminders WHERE series = 'ack:1'")
+            # 民政甲 was reminded by the old scan on Tuesday; 卫健甲's liaison was told already
+            await conn.execute(
+                "UPDATE draw_notices SET reminded_at = ? WHERE inspector_id IN"
+                " (SELECT id FROM inspectors WHERE certificate_no IN ('MZ001', 'WJ001'))",
+                ("2026-12-01T01:01:00Z",),
+            )
+            await conn.execute(
+                "UPDATE draw_notices SET escalated_at = ? WHERE inspector_id ="
+                " (SELECT id FROM inspectors WHERE certificate_no = 'WJ001')",
+                ("2026-12-02T01:01:00Z",),
+            )
         clock.set_source(lambda: datetime(2026, 12, 1, 1, 5, tzinfo=UTC))
         await engine.run_due(app)
         await sender_of(app).idle()
